@@ -1,0 +1,76 @@
+# chatmem: `make demo` plays the whole story, `make test` runs every test.
+# Each target installs what is missing, and only that.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      ?= python3
+BIN         := $(VENV)/bin
+CHATMEM     := $(BIN)/chatmem
+PG_MAJOR    ?= 15
+TEST_DB     ?= chatmem_test
+
+# The embedded cluster lives under the checkout when run from here.
+export CHATMEM_DATA_DIR ?= $(CURDIR)/.chatmem/pgdata
+
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap \
+                   libtap-parser-sourcehandler-pgtap-perl
+
+.PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo lint clean
+
+help:
+	@echo "make demo   - set up, start the embedded PostgreSQL and play the guest-to-account story"
+	@echo "make test   - set up, then run the pgTAP and pytest suites"
+	@echo "make lint   - ruff and mypy (strict)"
+	@echo "make db-down / clean"
+
+# System packages: only those missing, and only as root.
+install-system:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: missing Debian packages:$$missing - run 'sudo make install-system' (installing needs root)" >&2; exit 1; \
+	  fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+db-up: install-system venv
+	$(CHATMEM) db up
+
+db-down: venv
+	$(CHATMEM) db down
+
+test: install-system venv
+	@set -euo pipefail; \
+	url=$$($(CHATMEM) db url --database $(TEST_DB) --create); \
+	$(CHATMEM) migrate --database-url "$$url" >/dev/null; \
+	psql -X -q -v ON_ERROR_STOP=1 -d "$$url" -f pgtap_tests/setup/install.sql; \
+	echo "== pgTAP =="; \
+	( eval "$$($(CHATMEM) db url --database $(TEST_DB) --env)" && pg_prove pgtap_tests/*.sql ); \
+	echo "== pytest =="; \
+	CHATMEM_TEST_DATABASE_URL="$$url" $(BIN)/pytest -q
+
+demo: install-system venv
+	$(BIN)/python -m chatmem.demo
+
+lint: venv
+	$(BIN)/ruff check thin_client tests
+	$(BIN)/mypy
+
+clean: db-down
+	rm -rf .chatmem $(VENV)

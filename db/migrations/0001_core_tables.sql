@@ -1,0 +1,211 @@
+-- The core tables, created on an empty database or upgraded in place from the
+-- older Node.js system's shape (users; conversation_sessions with a NOT NULL
+-- user_id and a plain foreign key; messages and Q&A pairs).  Every statement
+-- is written so that running it on either shape ends in the same schema.
+
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+DO $$
+BEGIN
+    CREATE ROLE chatmem_app NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN
+    NULL;  -- roles are cluster-wide: another database of this cluster made it
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS public.users (
+    id            uuid        NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
+    name          text        NOT NULL,
+    email         text        NOT NULL,
+    password_hash text        NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.conversation_sessions (
+    session_id varchar(255) NOT NULL PRIMARY KEY,
+    user_id    uuid,
+    metadata   jsonb        NOT NULL DEFAULT '{}',
+    created_at timestamptz  NOT NULL DEFAULT now(),
+    updated_at timestamptz  NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.conversation_messages (
+    id         bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id varchar(255) NOT NULL,
+    role       text         NOT NULL,
+    content    text         NOT NULL,
+    created_at timestamptz  NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.qa_pairs (
+    id         bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id varchar(255) NOT NULL,
+    question   text         NOT NULL,
+    answer     text         NOT NULL,
+    created_at timestamptz  NOT NULL DEFAULT now()
+);
+
+-- Upgrade in place: column types and defaults.  On a fresh install these are
+-- no-ops (same type, no USING clause, so no table rewrite).
+DO $$
+DECLARE
+    v_table  text;
+    v_column text;
+    v_start  bigint;
+BEGIN
+    -- The older system used timestamp without time zone; its values are read
+    -- in the server's TimeZone, which is what that system wrote them in.
+    FOR v_table, v_column IN
+        SELECT c.table_name, c.column_name
+          FROM information_schema.columns c
+         WHERE c.table_schema = 'public'
+           AND c.table_name IN ('users', 'conversation_sessions', 'conversation_messages', 'qa_pairs')
+           AND c.column_name IN ('created_at', 'updated_at')
+    LOOP
+        IF (SELECT data_type FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = v_table AND column_name = v_column)
+           <> 'timestamp with time zone' THEN
+            EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I TYPE timestamptz', v_table, v_column);
+        END IF;
+        EXECUTE format('UPDATE public.%I SET %I = now() WHERE %I IS NULL', v_table, v_column, v_column);
+        EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I SET DEFAULT now(), ALTER COLUMN %I SET NOT NULL',
+                       v_table, v_column, v_column);
+    END LOOP;
+
+    -- Serial ids become identity columns, continuing after the highest id.
+    FOR v_table IN SELECT unnest(ARRAY['conversation_messages', 'qa_pairs']) LOOP
+        IF (SELECT is_identity FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = v_table AND column_name = 'id') = 'NO' THEN
+            EXECUTE format('ALTER TABLE public.%I ALTER COLUMN id DROP DEFAULT', v_table);
+            EXECUTE format('DROP SEQUENCE IF EXISTS public.%I', v_table || '_id_seq');
+            EXECUTE format('ALTER TABLE public.%I ALTER COLUMN id TYPE bigint', v_table);
+            EXECUTE format('SELECT coalesce(max(id), 0) + 1 FROM public.%I', v_table) INTO v_start;
+            EXECUTE format(
+                'ALTER TABLE public.%I ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
+                v_table, v_start);
+        END IF;
+    END LOOP;
+
+    -- metadata: the older system allowed NULL and any JSON; we hold objects only.
+    IF (SELECT data_type FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name = 'conversation_sessions'
+           AND column_name = 'metadata') <> 'jsonb' THEN
+        ALTER TABLE public.conversation_sessions ALTER COLUMN metadata TYPE jsonb USING metadata::jsonb;
+    END IF;
+END
+$$;
+
+ALTER TABLE public.users
+    ALTER COLUMN id SET DEFAULT gen_random_uuid(),
+    ALTER COLUMN name TYPE text,
+    ALTER COLUMN email TYPE text,
+    ALTER COLUMN password_hash TYPE text,
+    ALTER COLUMN name SET NOT NULL,
+    ALTER COLUMN email SET NOT NULL,
+    ALTER COLUMN password_hash SET NOT NULL;
+
+UPDATE public.conversation_sessions
+   SET metadata = '{}'
+ WHERE metadata IS NULL OR jsonb_typeof(metadata) <> 'object';
+
+ALTER TABLE public.conversation_sessions
+    ALTER COLUMN user_id DROP NOT NULL,
+    ALTER COLUMN metadata SET DEFAULT '{}',
+    ALTER COLUMN metadata SET NOT NULL;
+
+ALTER TABLE public.conversation_messages
+    ALTER COLUMN role TYPE text,
+    ALTER COLUMN session_id SET NOT NULL,
+    ALTER COLUMN role SET NOT NULL,
+    ALTER COLUMN content SET NOT NULL;
+
+ALTER TABLE public.qa_pairs
+    ALTER COLUMN session_id SET NOT NULL,
+    ALTER COLUMN question SET NOT NULL,
+    ALTER COLUMN answer SET NOT NULL;
+
+-- Emails are unique without regard to case.  Two legacy accounts that differ
+-- only in case cannot be merged by a machine: stop and name them.
+DO $$
+DECLARE
+    v_clashes text;
+BEGIN
+    SELECT string_agg(clash.spellings, '; ' ORDER BY clash.spellings)
+      INTO v_clashes
+      FROM (SELECT string_agg(email, ' = ' ORDER BY email) AS spellings
+              FROM public.users
+             GROUP BY lower(email)
+            HAVING count(*) > 1) AS clash;
+    IF v_clashes IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '23505',
+            MESSAGE = 'users differ only in the case of their email: ' || v_clashes,
+            HINT = 'Merge or rename these accounts, then run chatmem migrate again; nothing was changed.';
+    END IF;
+END
+$$;
+
+ALTER TABLE public.users DROP CONSTRAINT IF EXISTS users_email_key;
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON public.users (lower(email));
+
+-- Foreign keys with the names and delete rules the design needs; legacy
+-- constraints of the same name are replaced only when they differ.
+DO $$
+DECLARE
+    v_fk record;
+BEGIN
+    FOR v_fk IN
+        SELECT * FROM (VALUES
+            ('conversation_sessions', 'conversation_sessions_user_id_fkey',
+             'FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL'),
+            ('conversation_messages', 'conversation_messages_session_id_fkey',
+             'FOREIGN KEY (session_id) REFERENCES conversation_sessions(session_id) ON DELETE CASCADE'),
+            ('qa_pairs', 'qa_pairs_session_id_fkey',
+             'FOREIGN KEY (session_id) REFERENCES conversation_sessions(session_id) ON DELETE CASCADE')
+        ) AS wanted(table_name, constraint_name, definition)
+    LOOP
+        IF (SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conname = v_fk.constraint_name
+               AND conrelid = format('public.%I', v_fk.table_name)::regclass)
+           IS DISTINCT FROM v_fk.definition THEN
+            EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT IF EXISTS %I',
+                           v_fk.table_name, v_fk.constraint_name);
+            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I %s',
+                           v_fk.table_name, v_fk.constraint_name,
+                           replace(replace(v_fk.definition, 'users(', 'public.users('),
+                                   'conversation_sessions(', 'public.conversation_sessions('));
+        END IF;
+    END LOOP;
+END
+$$;
+
+ALTER TABLE public.conversation_sessions
+    DROP CONSTRAINT IF EXISTS conversation_sessions_metadata_is_object,
+    ADD CONSTRAINT conversation_sessions_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object');
+
+ALTER TABLE public.conversation_messages
+    DROP CONSTRAINT IF EXISTS conversation_messages_role_check,
+    ADD CONSTRAINT conversation_messages_role_check CHECK (role IN ('user', 'assistant', 'system'));
+
+COMMENT ON COLUMN public.conversation_sessions.user_id IS
+    'User ID for authenticated users. NULL for anonymous/guest users.';
+COMMENT ON COLUMN public.conversation_sessions.metadata IS
+    'Session metadata (a JSON object). anonymousUserId holds the guest id of an unclaimed guest session.';
+
+-- The claim: a guest's sessions not yet owned by anyone.  Also serves listing
+-- a guest's sessions newest first.
+CREATE INDEX IF NOT EXISTS conversation_sessions_guest_idx
+    ON public.conversation_sessions ((metadata ->> 'anonymousUserId'), created_at DESC)
+    WHERE user_id IS NULL;
+-- Listing a registered user's sessions newest first.
+CREATE INDEX IF NOT EXISTS conversation_sessions_user_idx
+    ON public.conversation_sessions (user_id, created_at DESC);
+-- A session's messages and Q&A pairs in order (also serves the cascading delete).
+CREATE INDEX IF NOT EXISTS conversation_messages_session_idx
+    ON public.conversation_messages (session_id, id);
+CREATE INDEX IF NOT EXISTS qa_pairs_session_idx
+    ON public.qa_pairs (session_id, id);
+
+REVOKE ALL ON public.users, public.conversation_sessions, public.conversation_messages, public.qa_pairs
+    FROM PUBLIC, chatmem_app;

@@ -1,0 +1,24 @@
+-- depends: 0001_core_tables
+-- One row of typed settings read by the api functions.  A DBA changes a
+-- value with a plain UPDATE; the CHECKs keep it sane.
+CREATE TABLE public.chatmem_settings (
+    singleton           boolean     NOT NULL DEFAULT true PRIMARY KEY CHECK (singleton),
+    password_min_length integer     NOT NULL DEFAULT 8 CHECK (password_min_length BETWEEN 1 AND 72),
+    bcrypt_cost         integer     NOT NULL DEFAULT 10 CHECK (bcrypt_cost BETWEEN 4 AND 31),
+    access_token_ttl    interval    NOT NULL DEFAULT '1 hour' CHECK (access_token_ttl > '0'),
+    refresh_token_ttl   interval    NOT NULL DEFAULT '30 days' CHECK (refresh_token_ttl > '0'),
+    session_defaults    jsonb       NOT NULL
+        DEFAULT '{"project": "stripe_support", "context": "customer_support"}'
+        CHECK (jsonb_typeof(session_defaults) = 'object'),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE public.chatmem_settings IS
+    'chatmem''s settings: exactly one row. Change values with UPDATE; the api functions read them on every call.';
+COMMENT ON COLUMN public.chatmem_settings.bcrypt_cost IS
+    'bcrypt cost for new password hashes (2^cost rounds). Existing hashes keep their own cost.';
+COMMENT ON COLUMN public.chatmem_settings.session_defaults IS
+    'Metadata every session made by api.create_session starts from, before the caller''s context is merged in.';
+
+INSERT INTO public.chatmem_settings DEFAULT VALUES;
+REVOKE ALL ON public.chatmem_settings FROM PUBLIC;

@@ -1,0 +1,28 @@
+-- depends: 0002_settings
+-- Access and refresh tokens.  Only the SHA-256 of a token is stored: a copy
+-- of this table lets nobody log in.
+CREATE TABLE public.auth_tokens (
+    token_hash bytea       NOT NULL PRIMARY KEY CHECK (octet_length(token_hash) = 32),
+    kind       text        NOT NULL CHECK (kind IN ('access', 'refresh')),
+    user_id    uuid        NOT NULL REFERENCES public.users (id) ON DELETE CASCADE,
+    family_id  uuid        NOT NULL,
+    pair_id    uuid        NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz,
+    revoked_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE public.auth_tokens IS
+    'Hashes of issued tokens. A login or registration starts a family; each refresh rotates within it.';
+COMMENT ON COLUMN public.auth_tokens.family_id IS
+    'The login (or registration) this token descends from by rotation; reuse of a spent refresh token revokes the whole family.';
+COMMENT ON COLUMN public.auth_tokens.pair_id IS
+    'The access and refresh token issued together share it; logout revokes both.';
+COMMENT ON COLUMN public.auth_tokens.used_at IS
+    'When a refresh token was exchanged for a new pair; presenting it again is reuse.';
+
+CREATE INDEX auth_tokens_family_idx ON public.auth_tokens (family_id);
+CREATE INDEX auth_tokens_pair_idx ON public.auth_tokens (pair_id);
+CREATE INDEX auth_tokens_user_idx ON public.auth_tokens (user_id);
+REVOKE ALL ON public.auth_tokens FROM PUBLIC;

@@ -1,0 +1,104 @@
+-- Pins the schema: tables, columns, keys, indexes and chatmem_app's privileges.
+BEGIN;
+SELECT plan(44);
+
+SELECT tables_are('public',
+    ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs',
+          'chatmem_settings', 'auth_tokens', 'session_claims',
+          '_yoyo_migration', '_yoyo_log', '_yoyo_version', 'yoyo_lock'],
+    'public holds exactly chatmem''s tables and yoyo''s bookkeeping');
+
+SELECT columns_are('public', 'users',
+    ARRAY['id', 'name', 'email', 'password_hash', 'created_at', 'updated_at'], 'users columns');
+SELECT col_is_pk('public', 'users', 'id', 'users.id is the primary key');
+SELECT col_type_is('public', 'users', 'id', 'uuid', 'users.id is uuid');
+SELECT col_default_is('public', 'users', 'id', 'gen_random_uuid()', 'users.id defaults to gen_random_uuid()');
+SELECT has_index('public', 'users', 'users_email_lower_key', 'lower(email)'::name,
+    'users has a unique index on lower(email)');
+SELECT index_is_unique('public', 'users', 'users_email_lower_key', 'the email index is unique');
+SELECT hasnt_index('public', 'users', 'users_email_key', 'no case-sensitive email constraint is left');
+
+SELECT columns_are('public', 'conversation_sessions',
+    ARRAY['session_id', 'user_id', 'metadata', 'created_at', 'updated_at'], 'conversation_sessions columns');
+SELECT col_is_pk('public', 'conversation_sessions', 'session_id', 'session_id is the primary key');
+SELECT col_type_is('public', 'conversation_sessions', 'session_id', 'character varying(255)',
+    'session_id is varchar(255)');
+SELECT col_is_null('public', 'conversation_sessions', 'user_id', 'user_id is NULL-able (guests)');
+SELECT col_type_is('public', 'conversation_sessions', 'user_id', 'uuid', 'user_id is uuid');
+SELECT col_not_null('public', 'conversation_sessions', 'metadata', 'metadata is NOT NULL');
+SELECT col_default_is('public', 'conversation_sessions', 'metadata', '{}'::jsonb, 'metadata defaults to {}');
+SELECT col_type_is('public', 'conversation_sessions', 'created_at', 'timestamp with time zone',
+    'created_at is timestamptz');
+SELECT is(
+    (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'conversation_sessions_user_id_fkey'),
+    'FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL',
+    'the user foreign key is named as the older system knows it and sets NULL on delete');
+SELECT is(
+    (SELECT is_nullable FROM information_schema.columns
+      WHERE table_name = 'conversation_sessions' AND column_name = 'user_id')::text,
+    'YES', 'information_schema reports user_id nullable');
+SELECT is(col_description('public.conversation_sessions'::regclass,
+    (SELECT attnum FROM pg_attribute WHERE attrelid = 'public.conversation_sessions'::regclass
+        AND attname = 'user_id')),
+    'User ID for authenticated users. NULL for anonymous/guest users.', 'user_id carries its comment');
+SELECT throws_ok(
+    $$INSERT INTO public.conversation_sessions (session_id, metadata) VALUES ('pin-array', '[]')$$,
+    '23514', NULL, 'metadata must be a JSON object');
+SELECT has_index('public', 'conversation_sessions', 'conversation_sessions_guest_idx',
+    'the claim index exists');
+SELECT is(
+    (SELECT pg_get_expr(indpred, indrelid) FROM pg_index
+      WHERE indexrelid = 'public.conversation_sessions_guest_idx'::regclass),
+    '(user_id IS NULL)', 'the claim index covers only unowned sessions');
+SELECT is(
+    (SELECT pg_get_indexdef(indexrelid, 1, true) FROM pg_index
+      WHERE indexrelid = 'public.conversation_sessions_guest_idx'::regclass),
+    '(metadata ->> ''anonymousUserId''::text)', 'the claim index leads with the guest id');
+SELECT has_index('public', 'conversation_sessions', 'conversation_sessions_user_idx',
+    ARRAY['user_id', 'created_at'], 'listing a user''s sessions is indexed');
+
+SELECT columns_are('public', 'conversation_messages',
+    ARRAY['id', 'session_id', 'role', 'content', 'created_at'], 'conversation_messages columns');
+SELECT is(
+    (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'conversation_messages_session_id_fkey'),
+    'FOREIGN KEY (session_id) REFERENCES conversation_sessions(session_id) ON DELETE CASCADE',
+    'messages go with their session');
+SELECT has_index('public', 'conversation_messages', 'conversation_messages_session_idx',
+    ARRAY['session_id', 'id'], 'a session''s messages are indexed in order');
+SELECT col_type_is('public', 'conversation_messages', 'id', 'bigint', 'message ids are bigint');
+SELECT throws_ok(
+    $$INSERT INTO public.conversation_messages (session_id, role, content) VALUES ('x', 'robot', 'hi')$$,
+    '23514', NULL, 'a message role is user, assistant or system');
+
+SELECT columns_are('public', 'qa_pairs',
+    ARRAY['id', 'session_id', 'question', 'answer', 'created_at'], 'qa_pairs columns');
+SELECT is(
+    (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'qa_pairs_session_id_fkey'),
+    'FOREIGN KEY (session_id) REFERENCES conversation_sessions(session_id) ON DELETE CASCADE',
+    'Q&A pairs go with their session');
+SELECT has_index('public', 'qa_pairs', 'qa_pairs_session_idx', ARRAY['session_id', 'id'],
+    'a session''s Q&A pairs are indexed in order');
+
+SELECT columns_are('public', 'auth_tokens',
+    ARRAY['token_hash', 'kind', 'user_id', 'family_id', 'pair_id', 'expires_at', 'used_at',
+          'revoked_at', 'created_at'], 'auth_tokens columns');
+SELECT col_type_is('public', 'auth_tokens', 'token_hash', 'bytea', 'tokens are stored as hashes');
+SELECT columns_are('public', 'session_claims',
+    ARRAY['id', 'session_id', 'anonymous_user_id', 'user_id', 'method', 'claimed_at'], 'session_claims columns');
+SELECT is((SELECT count(*) FROM public.chatmem_settings), 1::bigint, 'settings hold exactly one row');
+
+SELECT has_role('chatmem_app', 'the application role exists');
+SELECT ok(NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chatmem_app'), 'chatmem_app cannot log in');
+SELECT schema_privs_are('api', 'chatmem_app', ARRAY['USAGE'], 'chatmem_app may use schema api');
+SELECT schema_privs_are('chatmem_internal', 'chatmem_app', ARRAY[]::text[],
+    'chatmem_app may not use chatmem_internal');
+SELECT table_privs_are('public', 'users', 'chatmem_app', ARRAY[]::text[], 'chatmem_app has nothing on users');
+SELECT table_privs_are('public', 'conversation_sessions', 'chatmem_app', ARRAY[]::text[],
+    'chatmem_app has nothing on conversation_sessions');
+SELECT table_privs_are('public', 'auth_tokens', 'chatmem_app', ARRAY[]::text[],
+    'chatmem_app has nothing on auth_tokens');
+SELECT table_privs_are('public', 'conversation_messages', 'chatmem_app', ARRAY[]::text[],
+    'chatmem_app has nothing on conversation_messages');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,62 @@
+"""Shared fixtures: every test talks to a real PostgreSQL.
+
+The suite uses ``CHATMEM_TEST_DATABASE_URL`` when ``make test`` provides it;
+run on its own, it starts the embedded cluster (or uses ``DATABASE_URL``'s
+server) and migrates a test database itself.  It never skips for want of one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from chatmem import migrate, target
+
+TEST_DATABASE = "chatmem_test"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    """A superuser-level URL of the migrated test database."""
+    url = os.environ.get("CHATMEM_TEST_DATABASE_URL")
+    if url:
+        return url
+    server = target.database_url()
+    create_database(server, TEST_DATABASE)
+    url = target.with_database(server, TEST_DATABASE)
+    migrate.migrate(url)
+    return url
+
+
+def create_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_db(admin_url: str) -> Iterator[str]:
+    """An empty database of its own, dropped afterwards: for tests of migrations."""
+    name = f"chatmem_scratch_{uuid.uuid4().hex[:12]}"
+    create_database(admin_url, name)
+    try:
+        yield target.with_database(admin_url, name)
+    finally:
+        drop_database(admin_url, name)
+
+
+@pytest.fixture
+def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit superuser connection to the test database."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        yield conn

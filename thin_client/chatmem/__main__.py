@@ -1,0 +1,3 @@
+from chatmem.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``chatmem`` command line: a shell over the client and the tooling."""

@@ -1,0 +1,64 @@
+"""The root of the ``chatmem`` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chatmem import migrate as migrations
+from chatmem import target
+from chatmem.cli import db
+from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
+
+app = typer.Typer(
+    help="chatmem: conversations that survive sign-up, stored in PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Server to use (default: DATABASE_URL, else the embedded cluster)."),
+]
+
+
+@app.command()
+@guarded
+def migrate(
+    database_url: DatabaseUrlOpt = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Roll back the last migration.")] = False,
+    rollback_all: Annotated[
+        bool, typer.Option("--all", help="With --rollback: roll back every migration.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Apply pending migrations, then reload every function of schema api.
+
+    Example: chatmem migrate --database-url postgresql://admin@db.example.com/chatmem
+    """
+    if rollback_all and not rollback:
+        fail("--all only goes with --rollback", code=EXIT_USAGE)
+    url = target.database_url(database_url)
+    if rollback:
+        result = migrations.rollback(url, everything=rollback_all)
+    else:
+        result = migrations.migrate(url)
+    if json_out:
+        emit_json(result.__dict__)
+        return
+    for name in result.applied:
+        typer.echo(f"applied      {name}")
+    for name in result.rolled_back:
+        typer.echo(f"rolled back  {name}")
+    if not result.applied and not result.rolled_back:
+        typer.echo("no migration pending")
+    if result.function_files:
+        typer.echo(f"reloaded {result.function_files} function files")
+    typer.echo(f"schema version: {result.version or 'none'}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

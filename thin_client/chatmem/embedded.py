@@ -1,0 +1,260 @@
+"""The embedded default: a project-local PostgreSQL cluster.
+
+With no ``DATABASE_URL``, chatmem runs its own cluster from the machine's
+PostgreSQL binaries: its own data folder, its own port and its own socket
+folder, so it never meets a system PostgreSQL on 5432.  It listens on a Unix
+socket only, in a folder only the server's OS user can enter (root excepted),
+so ``trust`` authentication admits nobody else.  Run as root, the server runs
+as the ``postgres`` user, since PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from chatmem.errors import SetupError
+
+DEFAULT_PORT = 54329
+SUPERUSER = "postgres"
+DEFAULT_DATABASE = "chatmem"
+MIN_MAJOR = 15
+
+# Settings written once into the cluster's postgresql.conf.  Durability stays
+# at PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on):
+# the crash tests and the benchmark rely on a cluster that keeps its promises.
+SERVER_SETTINGS = """
+# --- chatmem embedded cluster ---
+listen_addresses = ''
+unix_socket_permissions = 0700
+shared_preload_libraries = 'pg_stat_statements'
+log_line_prefix = '%m [%p] %q%u@%d '
+log_min_error_statement = error
+"""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the embedded cluster lives and how to reach it."""
+
+    data_dir: Path
+    port: int
+    socket_dir: Path
+    bindir: Path | None
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def url(self, database: str = DEFAULT_DATABASE) -> str:
+        """A libpq URL a superuser-level admin can connect with."""
+        return (
+            f"postgresql://{SUPERUSER}@/{quote(database)}"
+            f"?host={quote(str(self.socket_dir), safe='/')}&port={self.port}"
+        )
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chatmem" / "pgdata"
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _server_user() -> str | None:
+    """The OS user that runs the server: ``postgres`` when we are root, else ourselves."""
+    if not running_as_root():
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise SetupError(
+            "running as root, but there is no 'postgres' OS user to run PostgreSQL as; "
+            "install Debian's postgresql package (make install-system) or run as a normal user."
+        ) from exc
+    return "postgres"
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    user = _server_user()
+    return ["runuser", "-u", user, "--", *cmd] if user else cmd
+
+
+def _reachable_by_server_user(path: Path) -> bool:
+    """Can the server user create and enter ``path`` (every parent traversable)?"""
+    user = _server_user()
+    if user is None:
+        return True
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    probe = ["runuser", "-u", user, "--", "test", "-x", str(existing)]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def find_bindir() -> Path:
+    """The bin folder of PostgreSQL 15 or newer holding initdb, pg_ctl and postgres."""
+    candidates: list[Path] = []
+    if env := os.environ.get("CHATMEM_PG_BINDIR"):
+        candidates.append(Path(env))
+    if pg_config := shutil.which("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        if out.returncode == 0:
+            candidates.append(Path(out.stdout.strip()))
+
+    def version_key(p: Path) -> int:
+        return int(p.parent.name) if p.parent.name.isdigit() else 0
+
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version_key, reverse=True)
+    candidates.extend(debian)
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            major = _major_version(bindir)
+            if major >= MIN_MAJOR:
+                return bindir
+    raise SetupError(
+        f"no PostgreSQL {MIN_MAJOR}+ server binaries found (initdb, pg_ctl); "
+        "run 'make install-system' as root, or set CHATMEM_PG_BINDIR, or set DATABASE_URL."
+    )
+
+
+def _major_version(bindir: Path) -> int:
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    match = re.search(r"(\d+)(?:\.\d+)?", out.stdout)
+    return int(match.group(1)) if match else 0
+
+
+def configured() -> Cluster:
+    """The cluster described by the environment (it may not exist yet)."""
+    wanted = Path(os.environ.get("CHATMEM_DATA_DIR") or _default_data_dir()).resolve()
+    data_dir = wanted
+    if not _reachable_by_server_user(wanted):
+        # e.g. a checkout under /root (mode 0700): postgres cannot enter it.
+        digest = hashlib.sha1(str(wanted).encode()).hexdigest()[:10]
+        data_dir = Path(f"/var/tmp/chatmem-{digest}/pgdata")
+    port = int(os.environ.get("CHATMEM_PG_PORT") or DEFAULT_PORT)
+    # Unix socket paths are limited to 107 bytes: keep the folder short.
+    digest = hashlib.sha1(f"{data_dir}:{port}".encode()).hexdigest()[:10]
+    socket_dir = Path(os.environ.get("CHATMEM_SOCKET_DIR") or f"/tmp/chatmem-{digest}")
+    return Cluster(data_dir=data_dir, port=port, socket_dir=socket_dir, bindir=None)
+
+
+def _connect_admin(cluster: Cluster, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(cluster.url(database), autocommit=True, connect_timeout=3)
+
+
+def is_running(cluster: Cluster) -> bool:
+    """True when our cluster answers on its socket.
+
+    Decided by connecting and comparing ``data_directory``: after a hard kill,
+    ``pg_ctl status`` may still report a server for a moment.
+    """
+    if not (cluster.socket_dir / f".s.PGSQL.{cluster.port}").exists():
+        return False
+    try:
+        with _connect_admin(cluster) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+    except psycopg.OperationalError:
+        return False
+    served = Path(str(row[0])).resolve() if row else None
+    if served != cluster.data_dir:
+        raise SetupError(
+            f"port {cluster.port} in {cluster.socket_dir} is taken by another cluster "
+            f"(data in {served}); set CHATMEM_PG_PORT to a free port."
+        )
+    return True
+
+
+def _run(cmd: list[str], what: str, cluster: Cluster) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        tail = detail[-1] if detail else "no output"
+        raise SetupError(f"{what} failed: {tail} (server log: {cluster.log_file})")
+
+
+def _prepare_dir(path: Path, mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    user = _server_user()
+    if user:
+        shutil.chown(path, user=user, group=None)
+    path.chmod(mode)
+
+
+def _initdb(cluster: Cluster, bindir: Path) -> None:
+    _prepare_dir(cluster.data_dir, 0o700)
+    _run(
+        _as_server_user([
+            str(bindir / "initdb"),
+            "-D", str(cluster.data_dir),
+            "-U", SUPERUSER,
+            "-A", "trust",
+            "-E", "UTF8",
+            "--locale=C.UTF-8",
+        ]),
+        "initdb",
+        cluster,
+    )
+    with (cluster.data_dir / "postgresql.conf").open("a") as conf:
+        conf.write(SERVER_SETTINGS)
+
+
+def up(cluster: Cluster | None = None) -> Cluster:
+    """Start the cluster (creating it on first use); a running one is reused."""
+    cluster = cluster or configured()
+    if is_running(cluster):
+        return cluster
+    bindir = find_bindir()
+    if not (cluster.data_dir / "PG_VERSION").exists():
+        _initdb(cluster, bindir)
+    _prepare_dir(cluster.socket_dir, 0o700)
+    options = f"-p {cluster.port} -k {cluster.socket_dir}"
+    _run(
+        _as_server_user([
+            str(bindir / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
+            "-o", options, "-w", "-t", "60", "start",
+        ]),
+        "starting PostgreSQL",
+        cluster,
+    )
+    deadline = time.monotonic() + 30
+    while not is_running(cluster):
+        if time.monotonic() > deadline:
+            raise SetupError(f"PostgreSQL did not accept connections; see {cluster.log_file}")
+        time.sleep(0.1)
+    return cluster
+
+
+def down(cluster: Cluster | None = None, mode: str = "fast") -> bool:
+    """Stop the cluster; False when it was not running."""
+    cluster = cluster or configured()
+    if not (cluster.data_dir / "postmaster.pid").exists():
+        return False
+    bindir = find_bindir()
+    _run(
+        _as_server_user([str(bindir / "pg_ctl"), "-D", str(cluster.data_dir), "-m", mode, "-w", "stop"]),
+        "stopping PostgreSQL",
+        cluster,
+    )
+    return True
+
+
+def ensure_database(cluster: Cluster, database: str) -> None:
+    """Create ``database`` on the cluster if it does not exist."""
+    with _connect_admin(cluster) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

@@ -1,0 +1,129 @@
+"""Schema changes with yoyo, then an atomic reload of the stateless function schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from yoyo import get_backend, read_migrations
+
+from chatmem import sql_files
+from chatmem.errors import SetupError
+from chatmem.target import yoyo_url
+
+# Schemas rebuilt from db/functions on every migrate.  They hold no data, so
+# dropping and recreating them is safe; nothing outside them may depend on them.
+FUNCTION_SCHEMAS = ("api", "chatmem_internal")
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    applied: list[str]
+    rolled_back: list[str]
+    function_files: int
+    version: str | None
+
+
+def _backend(url: str):  # type: ignore[no-untyped-def]
+    try:
+        return get_backend(yoyo_url(url))
+    except psycopg.OperationalError as exc:
+        raise SetupError(f"cannot connect to the database: {str(exc).strip()}") from exc
+
+
+def applied_migrations(url: str) -> list[str]:
+    """Ids of the applied migrations, oldest first (empty on a database chatmem never touched)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        has_table = conn.execute("SELECT to_regclass('public._yoyo_migration') IS NOT NULL").fetchone()
+        if not has_table or not has_table[0]:
+            return []
+        rows = conn.execute(
+            "SELECT migration_id FROM public._yoyo_migration ORDER BY applied_at_utc, migration_id"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def schema_version(url: str) -> str | None:
+    applied = applied_migrations(url)
+    return applied[-1] if applied else None
+
+
+def reload_functions(url: str) -> int:
+    """Rebuild the function schemas from db/functions in one transaction.
+
+    A file that fails to load rolls the whole reload back: the live functions
+    stay as they were.
+    """
+    files = sql_files.function_files()
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            for path in files:
+                try:
+                    conn.execute(path.read_text())  # type: ignore[arg-type]
+                except psycopg.Error as exc:
+                    raise SetupError(
+                        f"loading {path.name} failed, functions left unchanged: "
+                        f"{exc.diag.message_primary or exc} (SQLSTATE {exc.sqlstate})"
+                    ) from exc
+    return len(files)
+
+
+def drop_functions(url: str) -> None:
+    with psycopg.connect(url) as conn, conn.transaction():
+        for schema in FUNCTION_SCHEMAS:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # type: ignore[arg-type]
+
+
+def migrate(url: str) -> MigrateResult:
+    """Apply pending migrations, then reload every function."""
+    backend = _backend(url)
+    migrations = read_migrations(str(sql_files.migrations_dir()))
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    except psycopg.Error as exc:
+        raise SetupError(_migration_failure(exc)) from exc
+    count = reload_functions(url)
+    return MigrateResult(
+        applied=[m.id for m in pending], rolled_back=[], function_files=count, version=schema_version(url)
+    )
+
+
+def rollback(url: str, *, everything: bool = False) -> MigrateResult:
+    """Roll back the last migration (or all of them), then reload or drop the functions.
+
+    With migrations left, the functions are reloaded against the older schema;
+    with none left there is nothing for them to serve, and they are dropped.
+    """
+    backend = _backend(url)
+    migrations = read_migrations(str(sql_files.migrations_dir()))
+    with backend.lock():
+        targets = backend.to_rollback(migrations)
+        if not everything:
+            targets = targets[:1]
+        backend.rollback_migrations(targets)
+    version = schema_version(url)
+    count = 0
+    if version is None:
+        drop_functions(url)
+    else:
+        count = reload_functions(url)
+    return MigrateResult(
+        applied=[], rolled_back=[m.id for m in targets], function_files=count, version=version
+    )
+
+
+def _migration_failure(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    parts = [f"migration failed (that migration was rolled back; earlier ones stay applied): {diag.message_primary or exc}"]
+    if diag.message_detail:
+        parts.append(diag.message_detail)
+    if diag.message_hint:
+        parts.append(f"hint: {diag.message_hint}")
+    return " ".join(parts)
+
+
+def migration_files() -> list[Path]:
+    return sorted(sql_files.migrations_dir().glob("*.sql"))

@@ -1,0 +1,85 @@
+"""Which server a command talks to: ``--database-url``, else ``DATABASE_URL``, else the embedded cluster."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from urllib.parse import quote, urlencode
+
+from psycopg.conninfo import conninfo_to_dict
+
+from chatmem import embedded
+
+
+def external_url() -> str | None:
+    """The server named by the environment, if any."""
+    return os.environ.get("DATABASE_URL") or None
+
+
+def database_url(explicit: str | None = None, *, start: bool = True, database: str | None = None) -> str:
+    """The libpq URL to use; starts the embedded cluster when no URL is given.
+
+    ``database`` picks another database on the same server (used for the test
+    database); it must already exist unless the caller creates it.
+    """
+    url = explicit or external_url()
+    if url is None:
+        cluster = embedded.up() if start else embedded.configured()
+        return cluster.url(database or embedded.DEFAULT_DATABASE)
+    return with_database(url, database) if database else url
+
+
+def with_database(url: str, database: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = database
+    return dict_to_url(params)
+
+
+def dict_to_url(params: dict[str, object], scheme: str = "postgresql") -> str:
+    """Rebuild a URL from conninfo parameters (the inverse of ``conninfo_to_dict``)."""
+    rest = {k: str(v) for k, v in params.items() if v is not None}
+    user = rest.pop("user", "")
+    password = rest.pop("password", "")
+    dbname = rest.pop("dbname", "")
+    host = rest.get("host", "")
+    netloc = ""
+    if user:
+        netloc = quote(user, safe="")
+        if password:
+            netloc += ":" + quote(password, safe="")
+        netloc += "@"
+    # A socket folder or a list of hosts cannot sit in the netloc: keep them in the query.
+    if host and not host.startswith("/") and "," not in host:
+        netloc += host if ":" not in host else f"[{host}]"
+        rest.pop("host")
+        if "port" in rest and "," not in rest["port"]:
+            netloc += ":" + rest.pop("port")
+    query = urlencode(rest, safe="/")
+    return f"{scheme}://{netloc}/{quote(dbname, safe='')}" + (f"?{query}" if query else "")
+
+
+def yoyo_url(url: str) -> str:
+    """yoyo needs the ``postgresql+psycopg`` scheme to use psycopg 3; libpq rejects it."""
+    return dict_to_url(conninfo_to_dict(url), scheme="postgresql+psycopg")
+
+
+# libpq's environment variables for the connection parameters that have one.
+_LIBPQ_ENV = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
+    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE", "service": "PGSERVICE",
+    "options": "PGOPTIONS", "application_name": "PGAPPNAME", "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT", "target_session_attrs": "PGTARGETSESSIONATTRS",
+}
+
+
+def libpq_env_exports(url: str) -> str:
+    """Shell ``export`` lines for tools that take no URL whole (pg_prove splits on '=')."""
+    lines = []
+    for key, value in conninfo_to_dict(url).items():
+        if value is None:
+            continue
+        if key not in _LIBPQ_ENV:
+            raise ValueError(f"connection parameter {key!r} has no libpq environment variable")
+        lines.append(f"export {_LIBPQ_ENV[key]}={shlex.quote(str(value))}")
+    return "\n".join(lines)
