@@ -7,6 +7,10 @@ CREATE TABLE public.chatmem_settings (
     bcrypt_cost         integer     NOT NULL DEFAULT 10 CHECK (bcrypt_cost BETWEEN 4 AND 31),
     access_token_ttl    interval    NOT NULL DEFAULT '1 hour' CHECK (access_token_ttl > '0'),
     refresh_token_ttl   interval    NOT NULL DEFAULT '30 days' CHECK (refresh_token_ttl > '0'),
+    message_max_chars   integer     NOT NULL DEFAULT 100000 CHECK (message_max_chars BETWEEN 1 AND 10000000),
+    guest_sessions_per_hour integer NOT NULL DEFAULT 100 CHECK (guest_sessions_per_hour >= 1),
+    login_failure_limit integer     NOT NULL DEFAULT 5 CHECK (login_failure_limit >= 1),
+    login_failure_window interval   NOT NULL DEFAULT '15 minutes' CHECK (login_failure_window > '0'),
     session_defaults    jsonb       NOT NULL
         DEFAULT '{"project": "stripe_support", "context": "customer_support"}'
         CHECK (jsonb_typeof(session_defaults) = 'object'),

@@ -1,0 +1,40 @@
+-- A write that must survive the error its caller is about to raise (a
+-- refused call rolls back everything it did).  It runs over dblink in a
+-- second connection to this same database, as the function owner, and
+-- commits on its own.  The caller must hold no lock the statement needs:
+-- the server cannot see a wait that passes through a client connection, so
+-- such a wait would never be detected as a deadlock.
+CREATE FUNCTION chatmem_internal.autonomous(p_sql text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_socket   text := split_part(current_setting('unix_socket_directories'), ',', 1);
+    v_conninfo text;
+BEGIN
+    IF to_regprocedure('chatmem_internal.dblink_exec(text, text)') IS NULL THEN
+        RAISE WARNING 'chatmem: dblink is not installed; this write is lost with the error: %', p_sql;
+        RETURN false;
+    END IF;
+    v_conninfo := format('dbname=%s user=%s port=%s host=%s application_name=chatmem_autonomous',
+                         chatmem_internal.conninfo_quote(current_database()),
+                         chatmem_internal.conninfo_quote(current_user),
+                         current_setting('port'),
+                         chatmem_internal.conninfo_quote(CASE WHEN v_socket = '' THEN 'localhost'
+                                                              ELSE btrim(v_socket) END));
+    EXECUTE 'SELECT chatmem_internal.dblink_exec($1, $2)' USING v_conninfo, p_sql;
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    -- The caller's own refusal matters more than this bookkeeping.
+    RAISE WARNING 'chatmem: autonomous write failed (%): %', SQLERRM, p_sql;
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION chatmem_internal.autonomous(text) IS
+    'Run one statement in its own transaction (dblink to this database), so it survives the caller''s error.';
+
+CREATE FUNCTION chatmem_internal.conninfo_quote(p_value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '''' || replace(replace(p_value, '\', '\\'), '''', '\''') || '''' $$;
+COMMENT ON FUNCTION chatmem_internal.conninfo_quote(text) IS 'Quote a value for a libpq conninfo string.';

@@ -1,0 +1,2 @@
+-- dblink may have been installed before chatmem and used by others: keep it.
+SELECT 1;

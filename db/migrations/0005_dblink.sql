@@ -1,0 +1,5 @@
+-- depends: 0004_session_claims
+-- dblink gives the few writes that must outlive a refused call (revoking a
+-- token family when a spent refresh token is replayed; counting failed
+-- logins) a transaction of their own.  See docs/security.md for the trade-offs.
+CREATE EXTENSION IF NOT EXISTS dblink;
