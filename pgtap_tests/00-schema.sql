@@ -19,7 +19,7 @@ SELECT index_is_unique('public', 'users', 'users_email_lower_key', 'the email in
 SELECT hasnt_index('public', 'users', 'users_email_key', 'no case-sensitive email constraint is left');
 
 SELECT columns_are('public', 'conversation_sessions',
-    ARRAY['session_id', 'user_id', 'metadata', 'created_at', 'updated_at'], 'conversation_sessions columns');
+    ARRAY['session_id', 'user_id', 'metadata', 'created_at', 'updated_at', 'owner_deleted_at'], 'conversation_sessions columns');
 SELECT col_is_pk('public', 'conversation_sessions', 'session_id', 'session_id is the primary key');
 SELECT col_type_is('public', 'conversation_sessions', 'session_id', 'character varying(255)',
     'session_id is varchar(255)');

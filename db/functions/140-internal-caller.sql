@@ -31,13 +31,15 @@ COMMENT ON FUNCTION chatmem_internal.resolve_caller(text, text) IS
 
 -- The one ownership rule, used by every function that touches a session:
 -- a user's session is that user's; an unclaimed guest session is its guest's;
--- a session with neither is open to whoever has its id.
+-- a session whose user was deleted is nobody's; a session with none of these
+-- is open to whoever has its id.
 CREATE FUNCTION chatmem_internal.may_use(p_session public.conversation_sessions, p_caller chatmem_internal.caller)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN p_session.user_id IS NOT NULL THEN p_session.user_id = p_caller.user_id
+        WHEN p_session.owner_deleted_at IS NOT NULL THEN false
         WHEN p_session.metadata ? 'anonymousUserId'
             THEN p_session.metadata ->> 'anonymousUserId' = p_caller.guest_id
         ELSE true

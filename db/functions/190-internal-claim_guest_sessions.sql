@@ -25,6 +25,7 @@ BEGIN
                    updated_at = now()
              WHERE s.user_id IS NULL
                AND s.metadata ->> 'anonymousUserId' = p_anonymous_user_id
+               AND s.owner_deleted_at IS NULL
             RETURNING s.session_id
         )
         INSERT INTO public.session_claims (session_id, anonymous_user_id, user_id, method)

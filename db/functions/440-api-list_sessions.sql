@@ -16,6 +16,7 @@ BEGIN
         RETURN QUERY
         SELECT s.* FROM public.conversation_sessions AS s
          WHERE s.user_id IS NULL AND s.metadata ->> 'anonymousUserId' = v_caller.guest_id
+           AND s.owner_deleted_at IS NULL
          ORDER BY s.created_at DESC;
     END IF;
     -- No identity owns nothing: no rows.
