@@ -4,7 +4,7 @@ SELECT plan(44);
 
 SELECT tables_are('public',
     ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs',
-          'chatmem_settings', 'auth_tokens', 'session_claims',
+          'chatmem_settings', 'auth_tokens', 'session_claims', 'login_failures',
           '_yoyo_migration', '_yoyo_log', '_yoyo_version', 'yoyo_lock'],
     'public holds exactly chatmem''s tables and yoyo''s bookkeeping');
 

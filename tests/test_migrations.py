@@ -63,7 +63,9 @@ def test_rollback_undoes_only_the_last_migration(scratch_db: str) -> None:
     result = migrate.rollback(scratch_db)
     assert result.rolled_back == [ALL_MIGRATIONS[-1]]
     assert result.version == ALL_MIGRATIONS[-2]
-    # The api is reloaded against the older schema, not dropped.
+    # The functions fit only the latest schema: they are dropped until the next migrate.
+    assert fetch(scratch_db, "SELECT to_regnamespace('api') IS NULL")[0][0] is True
+    assert migrate.migrate(scratch_db).applied == [ALL_MIGRATIONS[-1]]
     assert fetch(scratch_db, "SELECT to_regnamespace('api') IS NOT NULL")[0][0] is True
 
 
@@ -71,7 +73,7 @@ def test_first_migration_refuses_to_roll_back_over_data(scratch_db: str) -> None
     migrate.migrate(scratch_db)
     with psycopg.connect(scratch_db) as conn:
         conn.execute("INSERT INTO conversation_sessions (session_id) VALUES ('keep-me')")
-    with pytest.raises(psycopg.Error, match="refusing to roll back"):
+    with pytest.raises(SetupError, match="refusing to roll back"):
         migrate.rollback(scratch_db, everything=True)
     assert fetch(scratch_db, "SELECT session_id FROM conversation_sessions") == [("keep-me",)]
 

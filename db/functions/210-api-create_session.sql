@@ -5,6 +5,9 @@ CREATE FUNCTION api.create_session(
 )
 RETURNS TABLE (session_id text, user_id uuid, created_at timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- Secrets are arguments here: a failed call must not copy its statement text
+-- (with the password or token in it) into the server log.
+SET log_min_error_statement = panic
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -7,6 +7,9 @@ CREATE FUNCTION api.register_user(
 RETURNS TABLE (user_id uuid, name text, email text, created_at timestamptz, token text,
                refresh_token text, migrated boolean, migrated_sessions integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- Secrets are arguments here: a failed call must not copy its statement text
+-- (with the password or token in it) into the server log.
+SET log_min_error_statement = panic
 AS $$
 #variable_conflict use_column
 DECLARE

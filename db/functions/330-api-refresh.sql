@@ -1,6 +1,9 @@
 CREATE FUNCTION api.refresh(p_refresh_token text)
 RETURNS TABLE (token text, refresh_token text, expires_at timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- Secrets are arguments here: a failed call must not copy its statement text
+-- (with the password or token in it) into the server log.
+SET log_min_error_statement = panic
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -92,10 +92,11 @@ def migrate(url: str) -> MigrateResult:
 
 
 def rollback(url: str, *, everything: bool = False) -> MigrateResult:
-    """Roll back the last migration (or all of them), then reload or drop the functions.
+    """Roll back the last migration (or all of them).
 
-    With migrations left, the functions are reloaded against the older schema;
-    with none left there is nothing for them to serve, and they are dropped.
+    The functions are written for the latest schema and depend on its row
+    types, so they are dropped first and not reloaded: the API is down until
+    the next ``chatmem migrate``.
     """
     backend = _backend(url)
     migrations = read_migrations(str(sql_files.migrations_dir()))
@@ -103,21 +104,20 @@ def rollback(url: str, *, everything: bool = False) -> MigrateResult:
         targets = backend.to_rollback(migrations)
         if not everything:
             targets = targets[:1]
-        backend.rollback_migrations(targets)
-    version = schema_version(url)
-    count = 0
-    if version is None:
-        drop_functions(url)
-    else:
-        count = reload_functions(url)
+        if targets:
+            drop_functions(url)
+        try:
+            backend.rollback_migrations(targets)
+        except psycopg.Error as exc:
+            raise SetupError(_migration_failure(exc, "rollback")) from exc
     return MigrateResult(
-        applied=[], rolled_back=[m.id for m in targets], function_files=count, version=version
+        applied=[], rolled_back=[m.id for m in targets], function_files=0, version=schema_version(url)
     )
 
 
-def _migration_failure(exc: psycopg.Error) -> str:
+def _migration_failure(exc: psycopg.Error, action: str = "migration") -> str:
     diag = exc.diag
-    parts = [f"migration failed (that migration was rolled back; earlier ones stay applied): {diag.message_primary or exc}"]
+    parts = [f"{action} failed (that step was undone; earlier steps stay done): {diag.message_primary or exc}"]
     if diag.message_detail:
         parts.append(diag.message_detail)
     if diag.message_hint:

@@ -56,6 +56,8 @@ def migrate(
         typer.echo("no migration pending")
     if result.function_files:
         typer.echo(f"reloaded {result.function_files} function files")
+    elif result.rolled_back:
+        typer.echo("the api schema was dropped: run 'chatmem migrate' to bring the API back")
     typer.echo(f"schema version: {result.version or 'none'}")
 
 
