@@ -1,7 +1,13 @@
 -- A write that must survive the error its caller is about to raise (a
 -- refused call rolls back everything it did).  It runs over dblink in a
--- second connection to this same database, as the function owner, and
--- commits on its own.  The caller must hold no lock the statement needs:
+-- second connection to this same database and commits on its own.
+--
+-- Where it connects: the foreign server chatmem_loopback if a DBA made one
+-- (CREATE SERVER ... FOREIGN DATA WRAPPER dblink_fdw, with a user mapping
+-- holding a password: what a non-superuser owner needs, since dblink makes
+-- non-superusers authenticate by password); otherwise this server's own Unix
+-- socket, as the function owner (fine for a superuser owner, e.g. the
+-- embedded cluster).  The caller must hold no lock the statement needs:
 -- the server cannot see a wait that passes through a client connection, so
 -- such a wait would never be detected as a deadlock.
 CREATE FUNCTION chatmem_internal.autonomous(p_sql text)
@@ -16,13 +22,17 @@ BEGIN
         RAISE WARNING 'chatmem: dblink is not installed; this write is lost with the error: %', p_sql;
         RETURN false;
     END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = 'chatmem_loopback') THEN
+        PERFORM chatmem_internal.dblink_exec('chatmem_loopback', p_sql);
+        RETURN true;
+    END IF;
     v_conninfo := format('dbname=%s user=%s port=%s host=%s application_name=chatmem_autonomous',
                          chatmem_internal.conninfo_quote(current_database()),
                          chatmem_internal.conninfo_quote(current_user),
                          current_setting('port'),
                          chatmem_internal.conninfo_quote(CASE WHEN v_socket = '' THEN 'localhost'
                                                               ELSE btrim(v_socket) END));
-    EXECUTE 'SELECT chatmem_internal.dblink_exec($1, $2)' USING v_conninfo, p_sql;
+    PERFORM chatmem_internal.dblink_exec(v_conninfo, p_sql);
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     -- The caller's own refusal matters more than this bookkeeping.
