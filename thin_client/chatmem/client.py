@@ -1,0 +1,295 @@
+"""``chatmem.Client``: one method per function of the SQL API, nothing else.
+
+Every method runs exactly one statement, ``SELECT * FROM api.f(p_x => ...)``,
+on an autocommit connection borrowed from a ``psycopg_pool.ConnectionPool``,
+so a Client is safe to share between threads.  Optional parameters are
+keyword-only; leaving one out (or passing None) omits it from the call, so
+the SQL function's own default applies.  Errors the API raises on purpose
+become the exceptions of :mod:`chatmem.api_errors`; any other error passes
+through unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import RowFactory, TupleRow, class_row, scalar_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from chatmem import target
+from chatmem.api_errors import from_psycopg
+from chatmem.models import Login, Message, NewSession, QAPair, Registration, Session, Tokens
+
+T = TypeVar("T")
+
+
+class Client:
+    """A thread-safe handle on the chatmem SQL API.
+
+    >>> with Client.from_env() as chat:                      # doctest: +SKIP
+    ...     s = chat.create_or_get_session("s-1", user_id="guest-42")
+    ...     chat.add_message(s.session_id, "guest-42", "user", "Hello")
+
+    ``min_size``/``max_size`` size the pool; ``timeout`` is how long a call
+    waits for a free connection before ``psycopg_pool.PoolTimeout``.
+    ``prepare_threshold=None`` turns server-side prepared statements off (for
+    poolers that cannot keep them).
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 30.0,
+        prepare_threshold: int | None = 5,
+        application_name: str = "chatmem",
+    ) -> None:
+        self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold,
+                "application_name": application_name,
+            },
+            name="chatmem",
+            open=True,
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 30.0,
+        prepare_threshold: int | None = 5,
+    ) -> Self:
+        """A client on ``DATABASE_URL``, else on the embedded cluster (started if needed)."""
+        url = os.environ.get("DATABASE_URL") or target.database_url()
+        return cls(
+            url, min_size=min_size, max_size=max_size, timeout=timeout,
+            prepare_threshold=prepare_threshold,
+        )
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- sessions ----------------------------------------------------------
+
+    def create_or_get_session(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Open a session by id, creating it if it does not exist (``api.create_or_get_session``).
+
+        ``user_id`` is the caller: a registered user's id, a guest id, or None
+        for no identity.  Raises InvalidInput, ForbiddenSession.
+        """
+        return self._one(
+            "create_or_get_session", class_row(Session),
+            {"session_id": session_id},
+            {"user_id": user_id, "metadata": _json(metadata)},
+        )
+
+    def create_session(
+        self,
+        *,
+        user_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> NewSession:
+        """Start a new session with a generated id (``api.create_session``).
+
+        With a valid ``token`` the session is its user's; without one,
+        ``user_id`` is a guest id (or None: 'anonymous').  Raises InvalidInput,
+        NotAuthorized (a registered user's id without a valid token),
+        ForbiddenSession (a token and another user's id).
+        """
+        return self._one(
+            "create_session", class_row(NewSession),
+            {},
+            {"user_id": user_id, "context": _json(context), "token": token},
+        )
+
+    def list_sessions(self, user_id: str | None) -> list[Session]:
+        """The caller's sessions, newest first (``api.list_sessions``); none for None."""
+        return self._rows("list_sessions", class_row(Session), {"user_id": user_id}, {})
+
+    # -- accounts ----------------------------------------------------------
+
+    def register_user(
+        self,
+        name: str,
+        email: str,
+        password: str,
+        *,
+        anonymous_user_id: str | None = None,
+    ) -> Registration:
+        """Create an account, sign it in and claim the guest's sessions (``api.register_user``).
+
+        Raises InvalidInput, EmailTaken, WrongIsolation.
+        """
+        return self._one(
+            "register_user", class_row(Registration),
+            {"name": name, "email": email, "password": password},
+            {"anonymous_user_id": anonymous_user_id},
+        )
+
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        anonymous_user_id: str | None = None,
+    ) -> Login:
+        """Sign in and claim the guest's sessions (``api.login``).
+
+        Raises InvalidCredentials, InvalidInput, WrongIsolation.
+        """
+        return self._one(
+            "login", class_row(Login),
+            {"email": email, "password": password},
+            {"anonymous_user_id": anonymous_user_id},
+        )
+
+    def authenticate(self, token: str | None) -> UUID | None:
+        """The user id of a valid access token, else None (``api.authenticate``). Never raises."""
+        return cast("UUID | None", self._one("authenticate", scalar_row, {"token": token}, {}))
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        """Exchange a refresh token for new tokens (``api.refresh``).
+
+        Raises NotAuthorized for an unknown, expired, revoked or reused token
+        (a reused one also revokes every token of that login).
+        """
+        return self._one("refresh", class_row(Tokens), {"refresh_token": refresh_token}, {})
+
+    def logout(self, token: str | None) -> bool:
+        """Revoke an access token and its refresh token (``api.logout``); False if none was live."""
+        return bool(self._one("logout", scalar_row, {"token": token}, {}))
+
+    # -- conversation memory -----------------------------------------------
+
+    def add_message(self, session_id: str, user_id: str | None, role: str, content: str) -> int:
+        """Append a message (``api.add_message``); returns its id.
+
+        ``role`` is user, assistant or system.  Raises InvalidInput, NotFound,
+        ForbiddenSession.
+        """
+        return int(self._one(
+            "add_message", scalar_row,
+            {"session_id": session_id, "user_id": user_id, "role": role, "content": content}, {},
+        ))
+
+    def get_messages(
+        self,
+        session_id: str,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        before_id: int | None = None,
+    ) -> list[Message]:
+        """The latest ``limit`` messages (default 100) before ``before_id``, oldest first.
+
+        Raises InvalidInput, NotFound, ForbiddenSession.
+        """
+        return self._rows(
+            "get_messages", class_row(Message),
+            {"session_id": session_id, "user_id": user_id},
+            {"limit": limit, "before_id": before_id},
+        )
+
+    def add_qa_pair(self, session_id: str, user_id: str | None, question: str, answer: str) -> int:
+        """Record a question and its answer (``api.add_qa_pair``); returns the pair's id.
+
+        Raises InvalidInput, NotFound, ForbiddenSession.
+        """
+        return int(self._one(
+            "add_qa_pair", scalar_row,
+            {"session_id": session_id, "user_id": user_id, "question": question, "answer": answer},
+            {},
+        ))
+
+    def get_qa_pairs(self, session_id: str, user_id: str | None) -> list[QAPair]:
+        """A session's Q&A pairs in the order they were added (``api.get_qa_pairs``)."""
+        return self._rows(
+            "get_qa_pairs", class_row(QAPair), {"session_id": session_id, "user_id": user_id}, {},
+        )
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _rows(
+        self,
+        function: str,
+        row_factory: RowFactory[T],
+        required: Mapping[str, object],
+        optional: Mapping[str, object],
+    ) -> list[T]:
+        # Named arguments, and optional ones only when given: the SQL defaults
+        # stay the single source of truth.
+        args = {**required, **{k: v for k, v in optional.items() if v is not None}}
+        query = sql.SQL("SELECT * FROM {}({})").format(
+            sql.Identifier("api", function),
+            sql.SQL(", ").join(
+                sql.SQL("{} => {}").format(sql.Identifier(f"p_{name}"), sql.Placeholder())
+                for name in args
+            ),
+        )
+        try:
+            with self._pool.connection() as conn, conn.cursor(row_factory=row_factory) as cur:
+                cur.execute(query, list(args.values()))
+                return cur.fetchall()
+        except psycopg.Error as exc:
+            mapped = from_psycopg(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _one(
+        self,
+        function: str,
+        row_factory: RowFactory[T],
+        required: Mapping[str, object],
+        optional: Mapping[str, object],
+    ) -> T:
+        rows = self._rows(function, row_factory, required, optional)
+        if len(rows) != 1:
+            raise RuntimeError(f"api.{function} returned {len(rows)} rows, expected one")
+        return rows[0]
+
+
+def _json(value: Mapping[str, Any] | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)

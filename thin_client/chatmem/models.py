@@ -1,0 +1,93 @@
+"""Typed rows returned by :class:`chatmem.Client`: one frozen dataclass per result shape.
+
+Field names are the column names of the ``api`` functions' results, so
+``psycopg.rows.class_row`` fills them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Session:
+    """A conversation session (``api.create_or_get_session``, ``api.list_sessions``).
+
+    ``user_id`` is the owner's id, None for a guest's or nobody's session; a
+    guest's session carries the guest id in ``metadata["anonymousUserId"]``.
+    """
+
+    session_id: str
+    user_id: UUID | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    owner_deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session started by ``api.create_session``."""
+
+    session_id: str
+    user_id: UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Registration:
+    """``api.register_user``: the new account, its tokens, and the guest sessions it claimed."""
+
+    user_id: UUID
+    name: str
+    email: str
+    created_at: datetime
+    token: str
+    refresh_token: str
+    migrated: bool
+    migrated_sessions: int
+
+
+@dataclass(frozen=True)
+class Login:
+    """``api.login``: the account, new tokens, and how many guest sessions it claimed."""
+
+    user_id: UUID
+    name: str
+    email: str
+    token: str
+    refresh_token: str
+    expires_at: datetime
+    migrated_sessions: int
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """``api.refresh``: a new access token (valid until ``expires_at``) and refresh token."""
+
+    token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message of a session (``api.get_messages``)."""
+
+    id: int
+    role: str
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """A question and its answer (``api.get_qa_pairs``)."""
+
+    id: int
+    question: str
+    answer: str
+    created_at: datetime
