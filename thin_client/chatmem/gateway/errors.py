@@ -1,0 +1,67 @@
+"""Every failure as the older system's envelope; never a stack trace.
+
+The SQLSTATE -> HTTP status table is chatmem.api_errors.CODES, the same one
+the client turns into exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from chatmem.api_errors import ChatmemError
+
+log = logging.getLogger("chatmem.gateway")
+
+
+def envelope(status: int, code: str, message: str, hint: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"success": False, "error": {"code": code, "message": message, "hint": hint}}, status_code=status
+    )
+
+
+async def on_chatmem_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ChatmemError)
+    return envelope(exc.http_status, exc.sqlstate, exc.message, exc.hint)
+
+
+async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            return envelope(400, "bad_json", "the request body is not valid JSON",
+                            "Send a JSON object with Content-Type: application/json.")
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return envelope(400, "bad_request", "; ".join(problems),
+                    "Check the field names and types against /openapi.json.")
+
+
+async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+
+async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, psycopg.Error)
+    # Input PostgreSQL itself refuses (class 22: a NUL byte, bad encoding):
+    # the caller's fault, and the message says nothing secret.
+    if isinstance(exc, psycopg.DataError) or (exc.sqlstate or "").startswith("22"):
+        return envelope(400, exc.sqlstate or "22000", (exc.diag.message_primary or str(exc)).strip(),
+                        "Remove NUL bytes and invalid characters from the text.")
+    log.error("database error %s: %s", exc.sqlstate, exc.diag.message_primary or type(exc).__name__)
+    return envelope(503 if isinstance(exc, psycopg.OperationalError) else 500, exc.sqlstate or "internal",
+                    "the database could not answer this request", "Try again later.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ChatmemError, on_chatmem_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(psycopg.Error, on_database_error)
