@@ -8,27 +8,44 @@ import typer
 
 from chatmem import migrate as migrations
 from chatmem import target
-from chatmem.cli import db
+from chatmem.cli import chat, db
 from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
 
 app = typer.Typer(
-    help="chatmem: conversations that survive sign-up, stored in PostgreSQL.",
+    help=(
+        "chatmem: conversations that survive sign-up, stored in PostgreSQL.\n\n"
+        "Example: chatmem session new, then chatmem say SESSION_ID 'Hello'"
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db.app, name="db")
+CONVERSATIONS, ACCOUNT, DATABASE = "Conversations", "Account", "Database"
+app.add_typer(chat.session_app, name="session", rich_help_panel=CONVERSATIONS)
+app.command(rich_help_panel=CONVERSATIONS)(chat.sessions)
+app.command(rich_help_panel=CONVERSATIONS)(chat.say)
+app.command(rich_help_panel=CONVERSATIONS)(chat.history)
+app.command(rich_help_panel=CONVERSATIONS)(chat.qa)
+app.command(rich_help_panel=ACCOUNT)(chat.register)
+app.command(rich_help_panel=ACCOUNT)(chat.login)
+app.command(rich_help_panel=ACCOUNT)(chat.logout)
+app.command(rich_help_panel=ACCOUNT)(chat.whoami)
+app.add_typer(db.app, name="db", rich_help_panel=DATABASE)
 
 DatabaseUrlOpt = Annotated[
     str | None,
-    typer.Option("--database-url", help="Server to use (default: DATABASE_URL, else the embedded cluster)."),
+    typer.Option(
+        "--database-url", help="Server to use (default: DATABASE_URL, else the embedded cluster)."
+    ),
 ]
 
 
-@app.command()
+@app.command(rich_help_panel=DATABASE)
 @guarded
 def migrate(
     database_url: DatabaseUrlOpt = None,
-    rollback: Annotated[bool, typer.Option("--rollback", help="Roll back the last migration.")] = False,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Roll back the last migration.")
+    ] = False,
     rollback_all: Annotated[
         bool, typer.Option("--all", help="With --rollback: roll back every migration.")
     ] = False,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NoReturn, ParamSpec, TypeVar
+from uuid import UUID
 
-import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
+import psycopg
 import typer
 
+from chatmem.api_errors import ChatmemError
 from chatmem.errors import SetupError
 
 EXIT_REFUSED = 1
@@ -20,6 +22,9 @@ EXIT_USAGE = 2
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# A server without our functions: the database was never migrated.
+_NOT_MIGRATED = {"42883", "3F000"}
 
 
 class CliError(Exception):
@@ -49,19 +54,53 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except SetupError as exc:
             _print_error(str(exc), None)
             raise typer.Exit(EXIT_REFUSED) from None
+        except ChatmemError as exc:
+            # A refusal by the SQL API: its message names the field, its hint says what to do.
+            _print_error(exc.message, exc.hint)
+            raise typer.Exit(EXIT_REFUSED) from None
+        except psycopg.Error as exc:
+            _print_error(_describe(exc), _hint_for(exc))
+            raise typer.Exit(EXIT_REFUSED) from None
 
     return wrapper
+
+
+def _describe(exc: psycopg.Error) -> str:
+    lines = str(exc).strip().splitlines()
+    text = exc.diag.message_primary or (lines[0] if lines else type(exc).__name__)
+    return f"{text} (SQLSTATE {exc.sqlstate})" if exc.sqlstate else f"database error: {text}"
+
+
+def _hint_for(exc: psycopg.Error) -> str | None:
+    if exc.sqlstate in _NOT_MIGRATED:
+        return "the database has no chatmem API yet: run `chatmem db up` or `chatmem migrate`"
+    return exc.diag.message_hint
 
 
 def _print_error(message: str, hint: str | None) -> None:
     line = f"error: {message}"
     if hint:
         line += f" (hint: {hint})"
-    typer.echo(line, err=True)
+    typer.echo(" ".join(line.split()), err=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, UUIDs and datetimes as plain JSON values (ISO 8601 times)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
 
 
 def emit_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    typer.echo(json.dumps(jsonable(value), indent=2, default=str, ensure_ascii=False))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -73,7 +112,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             widths[i] = max(widths[i], len(v))
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines)
 
 

@@ -1,0 +1,297 @@
+"""The ``chatmem`` CLI against the real database: exit codes, --json, the state file."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner, Result
+
+import chatmem
+from chatmem.cli.app import app
+
+PASSWORD = "correct horse battery"
+OWN_TEST_DATABASE = "chatmem_test_client"
+EVERY_COMMAND = [
+    [], ["session"], ["session", "new"], ["session", "open"], ["sessions"], ["say"], ["history"],
+    ["qa"], ["register"], ["login"], ["logout"], ["whoami"], ["migrate"],
+]
+
+
+@pytest.fixture(scope="session")
+def cli_fast_bcrypt(admin_url: str) -> Iterator[None]:
+    """bcrypt at cost 4, only in this suite's own database (restored afterwards)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT current_database(), bcrypt_cost FROM chatmem_settings"
+        ).fetchone()
+        assert row is not None
+        if row[0] != OWN_TEST_DATABASE:
+            yield
+            return
+        conn.execute("UPDATE chatmem_settings SET bcrypt_cost = 4")
+        try:
+            yield
+        finally:
+            conn.execute("UPDATE chatmem_settings SET bcrypt_cost = %s", [row[1]])
+
+
+class Device:
+    """One CLI user: its own state file, like one browser's local storage."""
+
+    def __init__(self, url: str, state: Path) -> None:
+        self.url = url
+        self.state = state
+        self.runner = CliRunner()
+
+    def run(self, *args: str, input: str | None = None, code: int = 0) -> Result:
+        result = self.runner.invoke(
+            app, list(args), input=input,
+            env={"DATABASE_URL": self.url, "CHATMEM_STATE": str(self.state)},
+        )
+        assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
+        assert "Traceback" not in result.output
+        return result
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        return json.loads(self.run(*args, "--json", input=input).stdout)
+
+    def refused(self, *args: str, code: int = 1, input: str | None = None) -> str:
+        """Run a command that must fail: one line on stderr, nothing on stdout."""
+        result = self.run(*args, input=input, code=code)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: ")
+        assert result.stdout == ""
+        return lines[0]
+
+    def saved(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.state.read_text())
+        return data
+
+    def new_session(self) -> str:
+        sid: str = self.json("session", "new")["session_id"]
+        return sid
+
+
+@pytest.fixture
+def device(admin_url: str, tmp_path: Path, cli_fast_bcrypt: None) -> Device:
+    return Device(admin_url, tmp_path / "laptop" / "state.json")
+
+
+@pytest.fixture
+def second_device(admin_url: str, tmp_path: Path, cli_fast_bcrypt: None) -> Device:
+    return Device(admin_url, tmp_path / "phone" / "state.json")
+
+
+def email() -> str:
+    return f"cli-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def test_first_use_makes_a_guest_id_that_is_reused(device: Device) -> None:
+    assert not device.state.exists()
+    first = device.json("whoami")
+    guest = first["guest_id"]
+    assert uuid.UUID(guest).version == 4
+    assert (first["logged_in"], first["user_id"]) == (False, None)
+    assert stat.S_IMODE(device.state.stat().st_mode) == 0o600
+    assert device.saved()["guest_id"] == guest
+    assert device.json("whoami")["guest_id"] == guest
+    assert f"guest {guest}" in device.run("whoami").stdout
+
+
+def test_guest_chats_then_registers_and_its_sessions_are_claimed(
+    device: Device, admin: psycopg.Connection[Any]
+) -> None:
+    guest = device.json("whoami")["guest_id"]
+    sids = [device.new_session() for _ in range(3)]
+    device.run("say", sids[0], "How do refunds work?")
+    said = device.json("say", sids[0], "Within 5 days.", "--role", "assistant")
+    assert said["role"] == "assistant" and isinstance(said["id"], int)
+    device.run("qa", sids[1], "Fees?", "None.")
+
+    listed = device.json("sessions")
+    assert [s["session_id"] for s in listed] == sids[::-1]
+    assert all(s["user_id"] is None and s["metadata"]["anonymousUserId"] == guest for s in listed)
+    human = device.run("sessions").stdout
+    assert f"3 sessions of guest {guest}" in human
+    assert "SESSION" in human and all(sid in human for sid in sids)
+
+    address = email()
+    out = device.run("register", "--name", "Ada", "--email", address, "--password-stdin",
+                     input=PASSWORD + "\n").stdout
+    assert "3 sessions were claimed" in out
+    saved = device.saved()
+    assert saved["guest_id"] == guest
+    assert saved["email"] == address and saved["token"] and saved["refresh_token"]
+    assert stat.S_IMODE(device.state.stat().st_mode) == 0o600
+
+    user_id = saved["user_id"]
+    rows = admin.execute(
+        "SELECT user_id::text, metadata ? 'anonymousUserId' FROM conversation_sessions"
+        " WHERE session_id = ANY(%s)", [sids]
+    ).fetchall()
+    assert sorted(rows) == [(user_id, False)] * 3
+
+    history = device.json("history", sids[0])
+    assert [(m["role"], m["content"]) for m in history["messages"]] == [
+        ("user", "How do refunds work?"), ("assistant", "Within 5 days.")]
+    assert [(p["question"], p["answer"]) for p in device.json("history", sids[1])["qa_pairs"]] == [
+        ("Fees?", "None.")]
+    me = device.json("whoami")
+    assert (me["logged_in"], me["login_valid"], me["user_id"]) == (True, True, user_id)
+    # New sessions now belong to the account.
+    assert device.json("session", "new")["user_id"] == user_id
+
+
+def test_register_json_and_login_from_a_second_device(
+    device: Device, second_device: Device
+) -> None:
+    sid = device.new_session()
+    address = email()
+    reg = device.json("register", "--name", "Grace", "--email", address, "--password", PASSWORD)
+    assert (reg["migrated"], reg["migrated_sessions"], reg["email"]) == (True, 1, address)
+    assert "token" not in reg  # secrets stay in the state file
+
+    # The password prompt, without echo.
+    result = second_device.run("login", "--email", address, input=PASSWORD + "\n")
+    assert "0 sessions were claimed" in result.stdout
+    assert PASSWORD not in result.stdout
+    assert second_device.saved()["guest_id"] != device.saved()["guest_id"]
+    assert [s["session_id"] for s in second_device.json("sessions")] == [sid]
+    second_device.run("say", sid, "hello from the phone")
+    assert device.json("history", sid)["messages"][-1]["content"] == "hello from the phone"
+
+
+def test_login_claims_sessions_made_as_a_guest_after_logout(device: Device) -> None:
+    address = email()
+    device.run("register", "--name", "Lin", "--email", address, "--password", PASSWORD)
+    guest = device.saved()["guest_id"]
+    out = device.run("logout").stdout
+    assert f"acting as guest {guest} again" in out
+    assert device.saved() == {"guest_id": guest, "user_id": None, "name": None, "email": None,
+                              "token": None, "refresh_token": None}
+    assert "Not logged in" in device.run("logout").stdout
+    sid = device.new_session()
+    logged = device.json("login", "--email", address, "--password-stdin", input=PASSWORD + "\n")
+    assert logged["migrated_sessions"] == 1
+    assert [s["session_id"] for s in device.json("sessions")] == [sid]
+
+
+def test_session_open_creates_then_reopens(device: Device, second_device: Device) -> None:
+    sid = f"cli-{uuid.uuid4()}"
+    created = device.json("session", "open", sid, "--metadata", '{"channel": "email"}')
+    assert created["metadata"]["channel"] == "email"
+    assert "Opened session" in device.run("session", "open", sid).stdout
+    assert "belongs to someone else" in second_device.refused("session", "open", sid)
+
+
+def test_refusals_are_one_line_with_a_hint_and_exit_1(
+    device: Device, second_device: Device
+) -> None:
+    sid = device.new_session()
+    assert "hint:" in device.refused("say", f"missing-{uuid.uuid4()}", "hi")
+    assert "belongs to someone else" in second_device.refused("say", sid, "not mine")
+    assert "belongs to someone else" in second_device.refused("history", sid)
+    assert "p_role" in device.refused("say", sid, "beep", "--role", "robot")
+    assert "invalid email or password" in device.refused(
+        "login", "--email", email(), "--password", PASSWORD)
+    address = email()
+    device.run("register", "--name", "Kim", "--email", address, "--password", PASSWORD)
+    assert "already exists" in second_device.refused(
+        "register", "--name", "Kim", "--email", address.upper(), "--password", PASSWORD)
+    assert "p_password" in second_device.refused(
+        "register", "--name", "Kim", "--email", email(), "--password", "short")
+
+
+def test_usage_errors_exit_2(device: Device) -> None:
+    assert "JSON object" in device.refused("session", "new", "--context", "[1, 2]", code=2)
+    assert "not valid JSON" in device.refused("session", "new", "--context", "{", code=2)
+    assert "not both" in device.refused(
+        "login", "--email", email(), "--password", "x", "--password-stdin", code=2)
+    missing = device.run("say", "only-a-session-id", code=2)
+    assert "Traceback" not in missing.output
+    device.run("no-such-command", code=2)
+
+
+def test_an_expired_access_token_is_refreshed(
+    device: Device, admin: psycopg.Connection[Any]
+) -> None:
+    device.run("register", "--name", "Exp", "--email", email(), "--password", PASSWORD)
+    before = device.saved()
+    admin.execute(
+        "UPDATE auth_tokens SET expires_at = now() - interval '1 second'"
+        " WHERE token_hash = chatmem_internal.token_hash(%s)", [before["token"]]
+    )
+    new = device.json("session", "new")
+    assert new["user_id"] == before["user_id"]
+    after = device.saved()
+    assert after["token"] != before["token"]
+    assert after["refresh_token"] != before["refresh_token"]
+    assert device.json("whoami")["login_valid"] is True
+
+
+def test_a_revoked_login_is_reported_by_whoami_and_session_new(
+    device: Device, admin_url: str
+) -> None:
+    device.run("register", "--name", "Rev", "--email", email(), "--password", PASSWORD)
+    with chatmem.Client(admin_url, max_size=1) as client:
+        assert client.logout(device.saved()["token"]) is True  # revokes the refresh token too
+    line = device.refused("whoami")
+    assert "no longer valid" in line and "chatmem login --email" in line
+    assert "chatmem login" in device.refused("session", "new")
+    result = device.run("whoami", "--json", code=1)
+    assert json.loads(result.stdout)["login_valid"] is False
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: " ".join(c) or "chatmem")
+def test_every_command_has_help_with_an_example(device: Device, command: list[str]) -> None:
+    out = device.run(*command, "--help").stdout
+    assert "Usage:" in out
+    assert "Example: chatmem" in out
+
+
+def test_every_command_has_a_json_flag() -> None:
+    runner = CliRunner()
+    for command in EVERY_COMMAND:
+        if command in ([], ["session"]):
+            continue
+        assert "--json" in runner.invoke(app, [*command, "--help"]).stdout, command
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    # A socket folder with no server in it.
+    url = f"postgresql://nobody@/missing?host={tmp_path}&port=5999"
+    line = Device(url, tmp_path / "s.json").refused("sessions")
+    assert "cannot connect to the database" in line and "chatmem db up" in line
+
+
+def test_a_database_without_the_api_says_to_migrate(scratch_db: str, tmp_path: Path) -> None:
+    line = Device(scratch_db, tmp_path / "s.json").refused("sessions")
+    assert "chatmem db up" in line or "chatmem migrate" in line
+
+
+def test_a_damaged_state_file_is_one_line(device: Device) -> None:
+    device.state.parent.mkdir(parents=True)
+    device.state.write_text("{not json")
+    assert "damaged" in device.refused("whoami")
+
+
+def test_the_real_console_entry_point_prints_no_traceback(admin_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": admin_url, "CHATMEM_STATE": str(tmp_path / "s.json"), "PATH": "/usr/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chatmem", "say", f"missing-{uuid.uuid4()}", "hi"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
