@@ -15,7 +15,7 @@ TEST_DB     ?= chatmem_test
 export CHATMEM_DATA_DIR ?= $(CURDIR)/.chatmem/pgdata
 
 SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap \
-                   libtap-parser-sourcehandler-pgtap-perl
+                   libtap-parser-sourcehandler-pgtap-perl pgbouncer chromium
 
 .PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo lint clean
 

@@ -1,0 +1,40 @@
+"""Run the HTTP gateway for real (uvicorn on a free port) inside the test process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from chatmem.gateway import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_gateway(conninfo: str, **app_options: object) -> Iterator[str]:
+    """Yield the base URL of a gateway serving ``conninfo``; stop it afterwards."""
+    port = free_port()
+    config = uvicorn.Config(create_app(conninfo, **app_options),  # type: ignore[arg-type]
+                            host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
