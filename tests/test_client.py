@@ -6,6 +6,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 import chatmem
-from chatmem import api_errors
+from chatmem import api_errors, migrate
 from chatmem.api_errors import CODES, ChatmemError
 
 PASSWORD = "correct horse battery"
@@ -275,6 +276,92 @@ def test_logout(client: chatmem.Client) -> None:
     assert client.logout(None) is False
     with pytest.raises(chatmem.NotAuthorized):
         client.refresh(reg.refresh_token)
+
+
+def test_require_user(client: chatmem.Client) -> None:
+    reg = register(client)
+    assert client.require_user(reg.token) == reg.user_id
+    with pytest.raises(chatmem.NotAuthorized):
+        client.require_user("garbage")
+    with pytest.raises(chatmem.NotAuthorized):
+        client.require_user(None)
+
+
+def test_require_guest(client: chatmem.Client) -> None:
+    g = guest()
+    assert client.require_guest(g) == g
+    assert client.require_guest(None) is None
+    reg = register(client)
+    with pytest.raises(chatmem.NotAuthorized):
+        client.require_guest(str(reg.user_id))
+    with pytest.raises(chatmem.InvalidInput):
+        client.require_guest("")
+
+
+def test_too_many_failed_logins(client: chatmem.Client, admin: psycopg.Connection[Any]) -> None:
+    row = admin.execute("SELECT login_failure_limit FROM chatmem_settings").fetchone()
+    assert row is not None
+    reg = register(client)
+    for _ in range(row[0]):
+        with pytest.raises(chatmem.InvalidCredentials):
+            client.login(reg.email, "wrong password!")
+    with pytest.raises(chatmem.TooManyLoginAttempts) as info:
+        client.login(reg.email, PASSWORD)  # even the right password waits for the window
+    assert (info.value.sqlstate, info.value.http_status) == ("CM001", 429)
+    assert info.value.hint
+
+
+def test_guest_session_limit(client: chatmem.Client, admin: psycopg.Connection[Any]) -> None:
+    row = admin.execute("SELECT guest_sessions_per_hour FROM chatmem_settings").fetchone()
+    assert row is not None
+    g = guest()
+    for _ in range(row[0]):
+        client.create_session(user_id=g)
+    with pytest.raises(chatmem.GuestSessionLimit) as info:
+        client.create_session(user_id=g)
+    assert (info.value.sqlstate, info.value.http_status) == ("CM002", 429)
+    with pytest.raises(chatmem.GuestSessionLimit):
+        client.create_or_get_session(f"s-{uuid.uuid4()}", user_id=g)
+    assert len(client.list_sessions(g)) == row[0]
+
+
+# -- guest data and health ---------------------------------------------------------
+
+
+def test_delete_guest_data(client: chatmem.Client) -> None:
+    g = guest()
+    sids = [client.create_session(user_id=g).session_id for _ in range(2)]
+    client.add_message(sids[0], g, "user", "forget me")
+    other = guest()
+    kept = client.create_session(user_id=other).session_id
+    assert client.delete_guest_data(g) == 2
+    assert client.list_sessions(g) == []
+    assert [s.session_id for s in client.list_sessions(other)] == [kept]
+    assert client.delete_guest_data(g) == 0
+    with pytest.raises(chatmem.InvalidInput):
+        client.delete_guest_data("anonymous")
+
+
+def test_purge_guest_sessions(client: chatmem.Client, admin: psycopg.Connection[Any]) -> None:
+    g = guest()
+    idle = client.create_session(user_id=g).session_id
+    fresh = client.create_session(user_id=g).session_id
+    # Far older than anything else in the database, so only ours are idle enough.
+    admin.execute("UPDATE conversation_sessions SET updated_at = now() - interval '50 years'"
+                  " WHERE session_id = %s", [idle])
+    assert client.purge_guest_sessions(timedelta(days=365 * 40), dry_run=True) == 1
+    assert len(client.list_sessions(g)) == 2
+    assert client.purge_guest_sessions(timedelta(days=365 * 40)) == 1
+    assert [s.session_id for s in client.list_sessions(g)] == [fresh]
+    with pytest.raises(chatmem.InvalidInput):
+        client.purge_guest_sessions(timedelta(days=-1))
+
+
+def test_schema_version(client: chatmem.Client, admin_url: str) -> None:
+    version = client.schema_version()
+    assert version is not None
+    assert version == migrate.schema_version(admin_url)
+    assert (ROOT / "db" / "migrations" / f"{version}.sql").exists()
 
 
 # -- conversation memory --------------------------------------------------------

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import RowFactory, TupleRow, class_row, scalar_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chatmem import target
 from chatmem.api_errors import from_psycopg
+from chatmem.calls import api_query
 from chatmem.models import Login, Message, NewSession, QAPair, Registration, Session, Tokens
 
 T = TypeVar("T")
@@ -201,6 +202,44 @@ class Client:
         """Revoke an access token and its refresh token (``api.logout``); False if none was live."""
         return bool(self._one("logout", scalar_row, {"token": token}, {}))
 
+    def require_user(self, token: str | None) -> UUID:
+        """The user id of a valid access token (``api.require_user``); NotAuthorized otherwise."""
+        return cast("UUID", self._one("require_user", scalar_row, {"token": token}, {}))
+
+    def require_guest(self, anonymous_user_id: str | None) -> str | None:
+        """The guest id unchanged if it is no registered user's id (``api.require_guest``).
+
+        Raises NotAuthorized for a registered user's id, InvalidInput for a malformed one.
+        """
+        return cast("str | None", self._one(
+            "require_guest", scalar_row, {"anonymous_user_id": anonymous_user_id}, {},
+        ))
+
+    # -- guest data ----------------------------------------------------------
+
+    def delete_guest_data(self, anonymous_user_id: str) -> int:
+        """Erase a guest's unclaimed sessions with their messages (``api.delete_guest_data``).
+
+        Returns how many sessions were deleted.  Raises InvalidInput.
+        """
+        return int(self._one(
+            "delete_guest_data", scalar_row, {"anonymous_user_id": anonymous_user_id}, {},
+        ))
+
+    def purge_guest_sessions(self, idle_for: timedelta, *, dry_run: bool | None = None) -> int:
+        """Delete unclaimed guest sessions idle longer than ``idle_for``; return how many.
+
+        ``api.purge_guest_sessions``; with ``dry_run=True`` it only counts them.
+        Granted to chatmem_admin only.  Raises InvalidInput.
+        """
+        return int(self._one(
+            "purge_guest_sessions", scalar_row, {"idle_for": idle_for}, {"dry_run": dry_run},
+        ))
+
+    def schema_version(self) -> str | None:
+        """The last applied migration's id (``api.schema_version``), for health checks."""
+        return cast("str | None", self._one("schema_version", scalar_row, {}, {}))
+
     # -- conversation memory -----------------------------------------------
 
     def add_message(self, session_id: str, user_id: str | None, role: str, content: str) -> int:
@@ -258,19 +297,12 @@ class Client:
         required: Mapping[str, object],
         optional: Mapping[str, object],
     ) -> list[T]:
-        # Named arguments, and optional ones only when given: the SQL defaults
-        # stay the single source of truth.
-        args = {**required, **{k: v for k, v in optional.items() if v is not None}}
-        query = sql.SQL("SELECT * FROM {}({})").format(
-            sql.Identifier("api", function),
-            sql.SQL(", ").join(
-                sql.SQL("{} => {}").format(sql.Identifier(f"p_{name}"), sql.Placeholder())
-                for name in args
-            ),
-        )
+        # The same statement the HTTP gateway sends: named arguments, optional
+        # ones only when given, so the SQL defaults stay the source of truth.
+        query, params = api_query(function, required, optional)
         try:
             with self._pool.connection() as conn, conn.cursor(row_factory=row_factory) as cur:
-                cur.execute(query, list(args.values()))
+                cur.execute(query, params)
                 return cur.fetchall()
         except psycopg.Error as exc:
             mapped = from_psycopg(exc)
