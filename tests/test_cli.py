@@ -295,3 +295,23 @@ def test_the_real_console_entry_point_prints_no_traceback(admin_url: str, tmp_pa
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_register_asks_for_the_password_twice_without_echo(device: Device) -> None:
+    result = device.run("register", "--name", "Pat", "--email", email(),
+                        input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert "Registered and logged in" in result.stdout
+    assert PASSWORD not in result.output
+    assert device.json("whoami")["login_valid"] is True
+
+
+def test_the_state_file_defaults_to_the_config_folder(admin_url: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["whoami", "--json"],
+        env={"DATABASE_URL": admin_url, "CHATMEM_STATE": None, "XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert result.exit_code == 0, result.output
+    state_file = tmp_path / "chatmem" / "state.json"
+    assert json.loads(state_file.read_text())["guest_id"] == json.loads(result.stdout)["guest_id"]
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state_file.parent.stat().st_mode) == 0o700
