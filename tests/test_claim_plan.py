@@ -66,7 +66,7 @@ def explain(conn: Conn, execute: str, *, generic: bool) -> list[dict[str, Any]]:
     return list(plan_nodes(document[0]["Plan"]))
 
 
-def assert_index_only_access(nodes: list[dict[str, Any]], index: str) -> None:
+def assert_indexed_access(nodes: list[dict[str, Any]], index: str) -> None:
     on_sessions = [n for n in nodes if n.get("Relation Name") == "conversation_sessions"
                    or n.get("Index Name", "").startswith("conversation_sessions")]
     assert on_sessions, "the plan does not read conversation_sessions at all"
@@ -128,7 +128,7 @@ def test_the_claim_uses_the_guest_index_and_claims_the_guests_sessions(big_db: s
         for generic in (False, True):
             execute = f"claim('{user_id}', '{TARGET_GUEST}', 'register')"
             nodes = explain(conn, execute, generic=generic)
-            assert_index_only_access(nodes, "conversation_sessions_guest_idx")
+            assert_indexed_access(nodes, "conversation_sessions_guest_idx")
 
         # And the claim really claims: the target guest's 3 sessions, no other.
         conn.execute("RESET plan_cache_mode")
@@ -166,11 +166,11 @@ def test_listing_a_users_or_a_guests_sessions_uses_an_index(big_db: str) -> None
             "SELECT user_id FROM public.conversation_sessions WHERE user_id IS NOT NULL LIMIT 1"
         ).fetchone()[0]  # type: ignore[index]
         for generic in (False, True):
-            assert_index_only_access(
+            assert_indexed_access(
                 explain(conn, f"list_user('{owner}')", generic=generic),
                 "conversation_sessions_user_idx",
             )
-            assert_index_only_access(
+            assert_indexed_access(
                 explain(conn, "list_guest('guest-4242')", generic=generic),
                 "conversation_sessions_guest_idx",
             )
