@@ -114,7 +114,8 @@ def test_legacy_database_upgrades_in_place_to_the_fresh_schema(scratch_db: str, 
     # Guests can now be stored, and emails are unique whatever their case.
     fetch(scratch_db, "INSERT INTO conversation_sessions (session_id) VALUES ('guest-after-upgrade') RETURNING 1")
     with pytest.raises(psycopg.errors.UniqueViolation):
-        fetch(scratch_db, "INSERT INTO users (name, email, password_hash) VALUES ('x', 'ADA@example.COM', 'h') RETURNING 1")
+        fetch(scratch_db, "INSERT INTO users (name, email, password_hash) "
+                          "VALUES ('x', 'ADA@example.COM', 'h') RETURNING 1")
 
 
 def test_migrating_an_upgraded_database_again_changes_nothing(scratch_db: str) -> None:

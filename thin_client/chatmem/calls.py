@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import psycopg
 from psycopg import sql
-
-from chatmem.api_errors import ChatmemError, from_psycopg
 
 
 @dataclass(frozen=True)
@@ -55,8 +52,3 @@ def api_query(
             params.append(value)
     query = sql.SQL("SELECT * FROM {}({})").format(sql.Identifier("api", function), sql.SQL(", ").join(parts))
     return query, params
-
-
-def translate(exc: psycopg.Error) -> ChatmemError | psycopg.Error:
-    """Our refusal as its exception; any other error unchanged."""
-    return from_psycopg(exc) or exc

@@ -56,23 +56,22 @@ def reload_functions(url: str) -> int:
     stay as they were.
     """
     files = sql_files.function_files()
-    with psycopg.connect(url) as conn:
-        with conn.transaction():
-            for path in files:
-                try:
-                    conn.execute(path.read_text())  # type: ignore[arg-type]
-                except psycopg.Error as exc:
-                    raise SetupError(
-                        f"loading {path.name} failed, functions left unchanged: "
-                        f"{exc.diag.message_primary or exc} (SQLSTATE {exc.sqlstate})"
-                    ) from exc
+    with psycopg.connect(url) as conn, conn.transaction():
+        for path in files:
+            try:
+                conn.execute(path.read_text())
+            except psycopg.Error as exc:
+                raise SetupError(
+                    f"loading {path.name} failed, functions left unchanged: "
+                    f"{exc.diag.message_primary or exc} (SQLSTATE {exc.sqlstate})"
+                ) from exc
     return len(files)
 
 
 def drop_functions(url: str) -> None:
     with psycopg.connect(url) as conn, conn.transaction():
         for schema in FUNCTION_SCHEMAS:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # type: ignore[arg-type]
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def migrate(url: str) -> MigrateResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
@@ -35,7 +36,7 @@ def with_database(url: str, database: str) -> str:
     return dict_to_url(params)
 
 
-def dict_to_url(params: dict[str, object], scheme: str = "postgresql") -> str:
+def dict_to_url(params: Mapping[str, object], scheme: str = "postgresql") -> str:
     """Rebuild a URL from conninfo parameters (the inverse of ``conninfo_to_dict``)."""
     rest = {k: str(v) for k, v in params.items() if v is not None}
     user = rest.pop("user", "")

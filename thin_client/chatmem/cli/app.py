@@ -10,6 +10,7 @@ from chatmem import migrate as migrations
 from chatmem import target
 from chatmem.cli import chat, db
 from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
+from chatmem.cli.serve import serve
 
 app = typer.Typer(
     help=(
@@ -30,6 +31,7 @@ app.command(rich_help_panel=ACCOUNT)(chat.login)
 app.command(rich_help_panel=ACCOUNT)(chat.logout)
 app.command(rich_help_panel=ACCOUNT)(chat.whoami)
 app.add_typer(db.app, name="db", rich_help_panel=DATABASE)
+app.command(rich_help_panel="HTTP")(guarded(serve))
 
 DatabaseUrlOpt = Annotated[
     str | None,
@@ -58,10 +60,7 @@ def migrate(
     if rollback_all and not rollback:
         fail("--all only goes with --rollback", code=EXIT_USAGE)
     url = target.database_url(database_url)
-    if rollback:
-        result = migrations.rollback(url, everything=rollback_all)
-    else:
-        result = migrations.migrate(url)
+    result = migrations.rollback(url, everything=rollback_all) if rollback else migrations.migrate(url)
     if json_out:
         emit_json(result.__dict__)
         return

@@ -41,9 +41,9 @@ def up(
     url = target.database_url(database=database)
     version = None if no_migrate else migrate.migrate(url).version
     if json_out:
-        emit_json({"url": url, "version": version})
+        emit_json({"url": _redact(url), "version": version})
     else:
-        typer.echo(f"PostgreSQL is up: {url}" + (f" (schema {version})" if version else ""))
+        typer.echo(f"PostgreSQL is up: {_redact(url)}" + (f" (schema {version})" if version else ""))
 
 
 @app.command()

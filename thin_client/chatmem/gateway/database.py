@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 import psycopg
-from psycopg.rows import RowFactory
+from psycopg.rows import AsyncRowFactory
 from psycopg_pool import AsyncConnectionPool
 
-from chatmem.calls import Expr, api_query, as_guest, translate, user_from_token
+from chatmem.api_errors import from_psycopg
+from chatmem.calls import Expr, api_query, as_guest, user_from_token
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class Api:
     async def rows(
         self,
         function: str,
-        row_factory: RowFactory[T],
+        row_factory: AsyncRowFactory[T],
         required: Mapping[str, object],
         optional: Mapping[str, object] | None = None,
     ) -> list[T]:
@@ -33,12 +34,15 @@ class Api:
                 await cur.execute(query, params)
                 return await cur.fetchall()
         except psycopg.Error as exc:
-            raise translate(exc) from exc
+            mapped = from_psycopg(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     async def one(
         self,
         function: str,
-        row_factory: RowFactory[T],
+        row_factory: AsyncRowFactory[T],
         required: Mapping[str, object],
         optional: Mapping[str, object] | None = None,
     ) -> T:
