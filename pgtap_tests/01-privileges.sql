@@ -2,7 +2,7 @@
 -- how each is declared, who may execute and create what, and that the
 -- application role can call the API and touch no table.
 BEGIN;
-SELECT plan(112);
+SELECT plan(125);
 SELECT tests.fast_hashing();
 
 -- The public surface, exactly.
@@ -21,9 +21,12 @@ INSERT INTO surface VALUES
     ('get_qa_pairs',          ARRAY['text', 'text']),
     ('list_sessions',         ARRAY['text']),
     ('purge_guest_sessions',  ARRAY['interval', 'boolean']),
-    ('delete_guest_data',     ARRAY['text']);
+    ('delete_guest_data',     ARRAY['text']),
+    ('require_user',          ARRAY['text']),
+    ('require_guest',         ARRAY['text']),
+    ('schema_version',        ARRAY[]::name[]);
 
--- ---------------------------------------------------------------- declarations (1 + 3 x 14 + 5)
+-- ---------------------------------------------------------------- declarations (1 + 3 x 17 + 6)
 SELECT functions_are('api', ARRAY(SELECT name FROM surface),
     'schema api holds exactly the public functions');
 
@@ -44,7 +47,7 @@ SELECT ok(
     (SELECT 'log_min_error_statement=panic' = ANY(proconfig) FROM pg_proc WHERE oid = f::regprocedure),
     format('%s (takes a password or token) sets log_min_error_statement = panic', f))
   FROM unnest(ARRAY['api.create_session(text,jsonb,text)', 'api.register_user(text,text,text,text)',
-                    'api.login(text,text,text)', 'api.refresh(text)']) AS f;
+                    'api.login(text,text,text)', 'api.refresh(text)', 'api.require_user(text)']) AS f;
 SELECT is(
     (SELECT count(DISTINCT p.proowner)::integer FROM pg_proc AS p
       WHERE p.pronamespace IN ('api'::regnamespace, 'chatmem_internal'::regnamespace)),
@@ -170,7 +173,7 @@ SELECT throws_ok(
     '2F003', 'password is required',
     'nor through dblink with a made-up password (the trust socket never asks for it)');
 
--- ---------------------------------------------------------------- api as chatmem_app (14)
+-- ---------------------------------------------------------------- api as chatmem_app (17)
 SELECT is((api.create_or_get_session('priv-s1', 'priv-guest-1', '{"k": 1}')).metadata,
     '{"k": 1, "anonymousUserId": "priv-guest-1"}'::jsonb, 'as chatmem_app: create_or_get_session works');
 SELECT cmp_ok(api.add_message('priv-s1', 'priv-guest-1', 'user', 'hello'), '>', 0::bigint,
@@ -187,6 +190,9 @@ SELECT user_id AS reg_user, token AS reg_token, migrated_sessions AS reg_migrate
   FROM api.register_user('Priv', 'priv@example.test', 'correct horse', 'priv-guest-1') \gset
 SELECT is(:reg_migrated, 1, 'as chatmem_app: register_user works and claims the guest''s session');
 SELECT is(api.authenticate(:'reg_token'), :'reg_user'::uuid, 'as chatmem_app: authenticate works');
+SELECT is(api.require_user(:'reg_token'), :'reg_user'::uuid, 'as chatmem_app: require_user works');
+SELECT is(api.require_guest('priv-guest-1'), 'priv-guest-1', 'as chatmem_app: require_guest works');
+SELECT matches(api.schema_version(), '^[0-9]{4}_', 'as chatmem_app: schema_version works');
 SELECT token AS login_token, refresh_token AS login_refresh
   FROM api.login('PRIV@example.test', 'correct horse') \gset
 SELECT is(api.authenticate(:'login_token'), :'reg_user'::uuid, 'as chatmem_app: login works');

@@ -78,12 +78,12 @@ SELECT ok(pg_temp.exists('purge-open'), 'an open session (no user, no guest) is 
 SELECT ok(pg_temp.exists('purge-orphan'), 'a session of a deleted user is not a guest session: kept');
 SELECT is(api.purge_guest_sessions('99 years'), 0, 'a second purge finds nothing');
 
--- A zero interval reaches a session idle for an instant: now() is fixed in
--- this transaction, so make one that is one second idle.
+-- The cutoff is exact: a session idle 50 years and 1 second is idle for 50
+-- years, not for 50 years and 2 seconds (now() is fixed in this transaction).
 SELECT FROM tests.guest_session('purge-g4', 'purge-second');
-SELECT pg_temp.age_session('purge-second', '1 second', '1 second');
-SELECT is(api.purge_guest_sessions('2 seconds', true), 0, 'a session idle 1 second is not idle for 2 seconds');
-SELECT cmp_ok(api.purge_guest_sessions('0 seconds', true), '>=', 1, 'a zero interval counts every idle guest session');
+SELECT pg_temp.age_session('purge-second', '50 years 1 second', '50 years 1 second');
+SELECT is(api.purge_guest_sessions('50 years 2 seconds', true), 0, 'idle 50 years 1 second is not idle 50 years 2 seconds');
+SELECT is(api.purge_guest_sessions('50 years', true), 1, 'but it is idle 50 years');
 
 -- ---------------------------------------------------------------- invalid input
 -- The message for NULL should be 'p_idle_for: is required'; today it is
