@@ -1,6 +1,6 @@
 -- api.add_message: append to a session the caller owns; roles, content limits, 42501, P0002, 22023.
 BEGIN;
-SELECT plan(47);
+SELECT plan(48);
 SELECT tests.fast_hashing();
 SELECT FROM tests.register('alice');
 SELECT FROM tests.register('bob');
@@ -92,6 +92,8 @@ SELECT throws_ok($$SELECT api.add_message('am-guest', 'am-g1', NULL, 'x')$$,
     '22023', NULL, 'NULL p_role is 22023');
 SELECT throws_like($$SELECT api.add_message('am-guest', 'am-g1', NULL, 'x')$$,
     'p_role: %', 'the error for a NULL p_role names the field');
+SELECT throws_ok($$SELECT api.add_message('am-guest', 'am-g1', NULL, 'x')$$,
+    '22023', 'p_role: is required', 'a NULL p_role is reported as missing');
 SELECT throws_ok($$SELECT api.add_message('am-guest', 'am-g1', 'robot', 'x')$$,
     '22023', 'p_role: ''robot'' is not a role', 'an unknown role is 22023 naming the field');
 SELECT throws_ok($$SELECT api.add_message('am-guest', 'am-g1', 'User', 'x')$$,

@@ -1,6 +1,6 @@
 -- api.get_messages: the latest p_limit messages before p_before_id, oldest first; ownership and bounds.
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 SELECT tests.fast_hashing();
 SELECT FROM tests.register('alice');
 SELECT FROM tests.register('bob');
@@ -112,6 +112,8 @@ SELECT throws_ok($$SELECT * FROM api.get_messages('gm-guest', 'gm-g1', NULL)$$,
     '22023', NULL, 'NULL p_limit is 22023');
 SELECT throws_like($$SELECT * FROM api.get_messages('gm-guest', 'gm-g1', NULL)$$,
     'p_limit: %', 'the error for a NULL p_limit names the field');
+SELECT throws_ok($$SELECT * FROM api.get_messages('gm-guest', 'gm-g1', NULL)$$,
+    '22023', 'p_limit: is required', 'a NULL p_limit is reported as missing');
 SELECT isnt(tests.hint_of($$SELECT * FROM api.get_messages('gm-guest', 'gm-g1', 1001)$$), NULL,
     'the p_limit error carries a HINT');
 

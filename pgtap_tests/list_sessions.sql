@@ -8,7 +8,7 @@ SELECT FROM unnest(ARRAY['ls-a1', 'ls-a2', 'ls-a3']) AS s, api.create_or_get_ses
 SELECT FROM api.create_or_get_session('ls-b1', tests.id_of('bob')::text);
 SELECT FROM unnest(ARRAY['ls-g1-1', 'ls-g1-2', 'ls-g1-3']) AS s, tests.guest_session('ls-g1', s);
 SELECT FROM tests.guest_session('ls-g2', 'ls-g2-1');
-SELECT FROM tests.guest_session('b6b8561f-8fcb-4000-892a-457e1fd12f76', 'ls-uuid-1');
+SELECT FROM tests.guest_session('5f0e3c1a-7d2b-4c9e-9a41-2b7c8d9e0f13', 'ls-uuid-1');
 SELECT FROM api.create_or_get_session('ls-open', NULL);
 -- created_at decides the order, not the order of creation nor updated_at.
 SELECT FROM (VALUES ('ls-a1', interval '3 hours'), ('ls-a2', '1 hour'), ('ls-a3', '2 hours'),
@@ -35,7 +35,7 @@ SELECT results_eq(
     $$SELECT session_id::text FROM api.list_sessions('ls-g2')$$,
     ARRAY['ls-g2-1'], 'each guest sees only its own sessions');
 SELECT results_eq(
-    $$SELECT session_id::text FROM api.list_sessions('b6b8561f-8fcb-4000-892a-457e1fd12f76')$$,
+    $$SELECT session_id::text FROM api.list_sessions('5f0e3c1a-7d2b-4c9e-9a41-2b7c8d9e0f13')$$,
     ARRAY['ls-uuid-1'], 'a UUID that is no registered user lists as a guest');
 SELECT is_empty($$SELECT * FROM api.list_sessions('ls-unknown-guest')$$, 'a guest without sessions gets no rows');
 SELECT is_empty($$SELECT * FROM api.list_sessions(NULL)$$, 'NULL lists nothing, not even sessions with no owner');

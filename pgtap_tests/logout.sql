@@ -1,6 +1,6 @@
 -- api.logout: revokes an access token and its refresh token; true only when a live token was revoked.
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 SELECT tests.fast_hashing();
 
 CREATE TEMP TABLE tok ON COMMIT DROP AS SELECT 'reg'::text AS label, r.token, r.refresh_token FROM tests.register('alice') AS r;
@@ -43,6 +43,15 @@ UPDATE public.auth_tokens SET revoked_at = now() - interval '1 minute'
 SELECT is(api.logout(pg_temp.access('reg')), false, 'an already revoked token returns false');
 SELECT is((tests.token_row(pg_temp.access('reg'))).revoked_at, now() - interval '1 minute',
     'logging out a revoked token does not touch its revocation time');
+
+-- An expired access token still logs out: its refresh token must not live on.
+INSERT INTO tok SELECT 'exp', l.token, l.refresh_token
+  FROM api.login('alice@example.test', 'correct horse') AS l;
+SELECT tests.expire_token(pg_temp.access('exp'));
+SELECT is(api.authenticate(pg_temp.access('exp')), NULL::uuid, 'the expired access token no longer authenticates');
+SELECT is(api.logout(pg_temp.access('exp')), true, 'logout of an expired access token revokes its live refresh token');
+SELECT throws_ok(format('SELECT * FROM api.refresh(%L)', pg_temp.refresh('exp')),
+    '28000', 'refresh token is unknown, expired or revoked', 'the expired token''s refresh token is revoked');
 
 SELECT function_returns('api', 'logout', ARRAY['text'], 'boolean', 'api.logout(text) returns boolean');
 

@@ -66,6 +66,7 @@ def test_guide_1_anonymous_session_is_stored_with_null_user_and_the_guest_id(
     assert user_id is None
     assert metadata["anonymousUserId"] == guest
     assert metadata["project"] == "stripe_support"
+    admin.execute("SELECT api.delete_guest_data(%s)", [guest])
 
 
 def test_guide_2_a_logged_in_users_session_carries_the_users_id(

@@ -159,6 +159,24 @@ def test_reuse_revokes_only_that_login(admin_url: str, cleanup: Cleanup) -> None
         assert authenticate(fresh, other_token) == user_id
 
 
+def test_replaying_a_token_rotated_in_the_same_transaction_does_not_hang(
+    admin_url: str, cleanup: Cleanup
+) -> None:
+    # The transaction holds the locks of its own rotation; the autonomous
+    # revocation must give up (lock_timeout) instead of waiting forever.
+    with app_connection(admin_url) as setup:
+        _, _, _, refresh0 = register(setup, cleanup)
+    conn = psycopg.connect(admin_url, autocommit=False)
+    try:
+        conn.execute("SET ROLE chatmem_app")
+        conn.execute("SET statement_timeout = '10s'")
+        refresh(conn, refresh0)
+        assert sqlstate_of(lambda: refresh(conn, refresh0)) == "28000"
+        conn.rollback()
+    finally:
+        conn.close()
+
+
 # ------------------------------------------------------------------------ (b) isolation level
 
 

@@ -17,13 +17,17 @@ AS $$
 DECLARE
     v_socket   text := split_part(current_setting('unix_socket_directories'), ',', 1);
     v_conninfo text;
+    -- If the caller does hold a lock the statement needs (say, a transaction
+    -- that rotated a refresh token and then replays it), give up after a
+    -- moment instead of waiting forever for a wait nobody can see.
+    v_sql      text := 'SET LOCAL lock_timeout = ''2s''; ' || p_sql;
 BEGIN
     IF to_regprocedure('chatmem_internal.dblink_exec(text, text)') IS NULL THEN
         RAISE WARNING 'chatmem: dblink is not installed; this write is lost with the error: %', p_sql;
         RETURN false;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = 'chatmem_loopback') THEN
-        PERFORM chatmem_internal.dblink_exec('chatmem_loopback', p_sql);
+        PERFORM chatmem_internal.dblink_exec('chatmem_loopback', v_sql);
         RETURN true;
     END IF;
     v_conninfo := format('dbname=%s user=%s port=%s host=%s application_name=chatmem_autonomous',
@@ -32,7 +36,7 @@ BEGIN
                          current_setting('port'),
                          chatmem_internal.conninfo_quote(CASE WHEN v_socket = '' THEN 'localhost'
                                                               ELSE btrim(v_socket) END));
-    PERFORM chatmem_internal.dblink_exec(v_conninfo, p_sql);
+    PERFORM chatmem_internal.dblink_exec(v_conninfo, v_sql);
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     -- The caller's own refusal matters more than this bookkeeping.

@@ -8,7 +8,9 @@ DECLARE
 BEGIN
     PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
     IF p_role IS NULL OR p_role NOT IN ('user', 'assistant', 'system') THEN
-        PERFORM chatmem_internal.invalid('p_role', coalesce(format('%L is not a role', p_role), 'is required'),
+        PERFORM chatmem_internal.invalid('p_role',
+                                         CASE WHEN p_role IS NULL THEN 'is required'
+                                              ELSE format('%L is not a role', p_role) END,
                                          'Use user, assistant or system.');
     END IF;
     PERFORM chatmem_internal.check_text(p_content, 'p_content');

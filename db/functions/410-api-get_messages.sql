@@ -13,7 +13,9 @@ DECLARE
 BEGIN
     PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
-        PERFORM chatmem_internal.invalid('p_limit', coalesce(format('%s is out of range', p_limit), 'is required'),
+        PERFORM chatmem_internal.invalid('p_limit',
+                                         CASE WHEN p_limit IS NULL THEN 'is required'
+                                              ELSE format('%s is out of range', p_limit) END,
                                          'Ask for 1 to 1000 messages; page back with p_before_id.');
     END IF;
     PERFORM chatmem_internal.session_for(p_session_id, v_caller);

@@ -8,7 +8,9 @@ DECLARE
     v_deleted integer := 0;
 BEGIN
     IF p_idle_for IS NULL OR p_idle_for < interval '0' THEN
-        PERFORM chatmem_internal.invalid('p_idle_for', coalesce(format('%s is negative', p_idle_for), 'is required'),
+        PERFORM chatmem_internal.invalid('p_idle_for',
+                                         CASE WHEN p_idle_for IS NULL THEN 'is required'
+                                              ELSE format('%s is negative', p_idle_for) END,
                                          'Pass how long a guest session must have been idle, e.g. ''30 days''.');
     END IF;
     IF p_dry_run IS NULL THEN
