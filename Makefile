@@ -17,11 +17,13 @@ export CHATMEM_DATA_DIR ?= $(CURDIR)/.chatmem/pgdata
 SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap \
                    libtap-parser-sourcehandler-pgtap-perl pgbouncer chromium
 
-.PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo lint clean
+.PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo bench lint clean
 
 help:
 	@echo "make demo   - set up, start the embedded PostgreSQL and play the guest-to-account story"
 	@echo "make test   - set up, then run the pgTAP and pytest suites"
+	@echo "make bench  - measure chatmem against the older design and a bare insert (about 10 min;"
+	@echo "              BENCH_ARGS='--quick' for a smoke run, BENCH_ARGS='--help' for sizes and durations)"
 	@echo "make lint   - ruff and mypy (strict)"
 	@echo "make db-down / clean"
 
@@ -67,6 +69,19 @@ test: install-system venv
 
 demo: install-system venv
 	$(BIN)/python -m chatmem.demo
+
+# The benchmark (issue 6): prints figures and PASS/MISS per target, writes
+# bench/results/<date>.json, a PNG plot beside it and bench/results/latest.md.
+# It needs matplotlib for the plot: the 'bench' extra, installed here only.
+BENCH_DB   ?= chatmem_bench
+BENCH_ARGS ?=
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: install-system venv $(VENV)/.bench-installed
+	$(BIN)/python -m bench --database $(BENCH_DB) $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check thin_client tests

@@ -1,0 +1,256 @@
+"""Targets, the terminal table, the results file and the plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("inf")
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    pg = results["throughput"]["pgbench"]
+    out: dict[str, Any] = {"chatmem_over_limit": {}, "chatmem_over_baseline": {}}
+    for clients in pg["chatmem"]:
+        c, b, lim = (pg[d][clients]["tps"] for d in ("chatmem", "baseline", "limit"))
+        out["chatmem_over_limit"][clients] = _ratio(c, lim)
+        out["chatmem_over_baseline"][clients] = _ratio(c, b)
+    py = results["throughput"].get("python")
+    if py:
+        out["python_chatmem_over_baseline"] = _ratio(py["chatmem"]["calls_per_s"], py["baseline"]["calls_per_s"])
+    claim = results["claim"]
+    sizes = sorted(int(s) for s in claim["chatmem"])
+    small, large = str(sizes[0]), str(sizes[-1])
+    out["claim_speedup_at_largest"] = _ratio(
+        claim["baseline"][large]["median_ms"], claim["chatmem"][large]["median_ms"]
+    )
+    out["claim_growth_largest_over_smallest"] = _ratio(
+        claim["chatmem"][large]["median_ms"], claim["chatmem"][small]["median_ms"]
+    )
+    out["claim_sizes_compared"] = [sizes[0], sizes[-1]]
+    return out
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    r = results["ratios"]
+    acc = results["accounts"]
+    small, large = r["claim_sizes_compared"]
+    return [
+        {
+            "target": "chatmem / bare insert >= 0.7 at every client count",
+            "value": r["chatmem_over_limit"],
+            "pass": all(v >= 0.7 for v in r["chatmem_over_limit"].values()),
+        },
+        {
+            "target": "chatmem / older design >= 2 at every client count",
+            "value": r["chatmem_over_baseline"],
+            "pass": all(v >= 2 for v in r["chatmem_over_baseline"].values()),
+        },
+        {
+            "target": f"claim at {large:,} rows >= 100x faster than the older design",
+            "value": r["claim_speedup_at_largest"],
+            "pass": r["claim_speedup_at_largest"] >= 100,
+        },
+        {
+            "target": f"claim at {large:,} rows <= 2x chatmem's own at {small:,}",
+            "value": r["claim_growth_largest_over_smallest"],
+            "pass": r["claim_growth_largest_over_smallest"] <= 2,
+        },
+        {
+            "target": "register_user overhead beyond bcrypt < 2 ms (median)",
+            "value": acc["register_overhead_ms"],
+            "pass": acc["register_overhead_ms"] < 2,
+        },
+        {
+            "target": "login overhead beyond bcrypt < 2 ms (median)",
+            "value": acc["login_overhead_ms"],
+            "pass": acc["login_overhead_ms"] < 2,
+        },
+    ]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures as the terminal shows them."""
+    lines: list[str] = []
+    cfg = results["config"]
+    pg = results["throughput"]["pgbench"]
+    how = f"{cfg['duration_s']} s each" if cfg.get("duration_s") else f"{cfg['transactions']} transactions per client"
+    lines.append(f"New guest sessions per second (pgbench -M prepared over the socket, {how})")
+    lines.append(f"  {'clients':>7}  {'1 chatmem':>10}  {'2 older':>10}  {'3 insert':>10}  {'1/3':>5}  {'1/2':>5}")
+    for clients in pg["chatmem"]:
+        c, b, lim = (pg[d][clients]["tps"] for d in ("chatmem", "baseline", "limit"))
+        lines.append(
+            f"  {clients:>7}  {c:>10,.0f}  {b:>10,.0f}  {lim:>10,.0f}  "
+            f"{results['ratios']['chatmem_over_limit'][clients]:>5.2f}  "
+            f"{results['ratios']['chatmem_over_baseline'][clients]:>5.2f}"
+        )
+    bouncer = results["throughput"].get("pgbouncer")
+    if bouncer:
+        lines.append(
+            f"  Through PgBouncer (transaction pooling, {bouncer['protocol']} protocol, {bouncer['clients']} clients):"
+        )
+        for design, fig in bouncer["runs"].items():
+            direct = bouncer["direct"][design]["tps"]
+            lines.append(f"    {design:<9} {fig['tps']:>10,.0f}/s  (direct, same protocol: {direct:,.0f}/s)")
+    py = results["throughput"].get("python")
+    if py:
+        lines.append(
+            f"  Python view ({py['chatmem']['clients']} client): "
+            f"chatmem {py['chatmem']['calls_per_s']:,.0f}/s "
+            f"(median {py['chatmem']['latency_median_ms']:.2f} ms), older design "
+            f"{py['baseline']['calls_per_s']:,.0f}/s "
+            f"(median {py['baseline']['latency_median_ms']:.2f} ms), "
+            f"ratio {results['ratios']['python_chatmem_over_baseline']:.2f}"
+        )
+        lines.append(f"    chatmem via {py['chatmem']['driver']}")
+    lines.append("")
+    lines.append("Claim of a guest's 3 sessions, rolled back (median / p95 ms)")
+    lines.append(f"  {'rows':>10}  {'chatmem':>17}  {'older design':>19}  {'speedup':>8}")
+    claim = results["claim"]
+    for size in sorted(claim["chatmem"], key=int):
+        c, b = claim["chatmem"][size], claim["baseline"][size]
+        lines.append(
+            f"  {int(size):>10,}  {c['median_ms']:>8.3f} / {c['p95_ms']:<6.3f}  "
+            f"{b['median_ms']:>9.2f} / {b['p95_ms']:<7.2f}"
+            f"  {b['median_ms'] / c['median_ms']:>7,.0f}x"
+        )
+    plans = claim.get("plans", {})
+    if plans:
+        large = max(claim["chatmem"], key=int)
+        lines.append(
+            f"  plans at {int(large):,}: chatmem {plans['chatmem'].get(large)}; older {plans['baseline'].get(large)}"
+        )
+    lines.append("")
+    acc = results["accounts"]
+    lines.append(
+        f"Accounts at bcrypt cost {acc['bcrypt_cost']} (median ms over {acc['reps']}): "
+        f"crypt() alone {acc['crypt']['median_ms']:.1f}, "
+        f"register_user {acc['register_user']['median_ms']:.1f} "
+        f"(+{acc['register_overhead_ms']:.2f}), login {acc['login']['median_ms']:.1f} "
+        f"(+{acc['login_overhead_ms']:.2f})"
+    )
+    lines.append("")
+    lines.append("Targets")
+    for t in results["targets"]:
+        lines.append(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}  [{_fmt(t['value'])}]")
+    return "\n".join(lines)
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def plot(results: dict[str, Any], path: Path) -> str | None:
+    """Claim latency against table size (log-log) and throughput against clients.
+
+    Returns None when written, else why not (matplotlib missing).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]')"
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    claim = results["claim"]
+    colors = {"chatmem": "tab:blue", "baseline": "tab:orange", "limit": "tab:green"}
+    for design, label, style in (
+        ("chatmem", "chatmem (index)", "o-"),
+        ("baseline", "older design (no index)", "s--"),
+    ):
+        sizes = sorted(claim[design], key=int)
+        xs = [int(s) for s in sizes]
+        med = [claim[design][s]["median_ms"] for s in sizes]
+        p95 = [claim[design][s]["p95_ms"] for s in sizes]
+        left.plot(xs, med, style, color=colors[design], label=f"{label}, median")
+        left.plot(xs, p95, style, color=colors[design], alpha=0.35, label=f"{label}, p95")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("sessions in the table")
+    left.set_ylabel("claim latency (ms)")
+    left.set_title("Claiming a guest's 3 sessions")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+
+    pg = results["throughput"]["pgbench"]
+    labels = {
+        "chatmem": "1 chatmem: api.create_or_get_session",
+        "baseline": "2 older design: 3 round trips",
+        "limit": "3 bare INSERT (the limit)",
+    }
+    for design, style in (("chatmem", "o-"), ("baseline", "s--"), ("limit", "^:")):
+        xs = [int(c) for c in pg[design]]
+        right.plot(
+            xs,
+            [pg[design][c]["tps"] for c in pg[design]],
+            style,
+            color=colors[design],
+            label=labels[design],
+        )
+    bouncer = results["throughput"].get("pgbouncer")
+    if bouncer:
+        for design, fig_ in bouncer["runs"].items():
+            right.plot(
+                [bouncer["clients"]],
+                [fig_["tps"]],
+                "x",
+                markersize=9,
+                color=colors[design],
+                label=f"{design} through PgBouncer ({bouncer['protocol']})",
+            )
+    right.set_xscale("log", base=2)
+    right.set_xticks([int(c) for c in pg["chatmem"]], [str(c) for c in pg["chatmem"]])
+    right.set_xlabel("clients")
+    right.set_ylabel("new guest sessions per second")
+    right.set_title("Throughput (pgbench, -M prepared)")
+    right.set_ylim(bottom=0)
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8)
+
+    machine = results["machine"]
+    fig.suptitle(
+        f"chatmem bench {results['date']} - {machine['cpu']}, {machine['cpus']} CPUs, "
+        f"PostgreSQL {results['postgresql']['settings'].get('server_version', '?')}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def markdown(results: dict[str, Any], png_name: str | None) -> str:
+    """A summary for the README to show (bench/results/latest.md)."""
+    m = results["machine"]
+    out = [
+        f"# Latest benchmark: {results['date']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; "
+        f"{results['postgresql']['version']}; "
+        f"load average at start {m['loadavg_at_start']}, at end {m.get('loadavg_at_end')}.",
+        "Embedded cluster with PostgreSQL's default durability (fsync, synchronous_commit on).",
+        "",
+        "```",
+        table(results),
+        "```",
+    ]
+    if png_name:
+        out += ["", f"![claim latency and throughput]({png_name})"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,335 @@
+"""``python -m bench``: one run of chatmem's benchmark (issue 6), on the embedded cluster.
+
+It prints figures and ratios against the targets (PASS or MISS) and writes
+them down; it never fails because a target was missed (``--strict`` does).
+Default sizes finish within about 10 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import accounts, claim, env, report, throughput
+from bench.progress import Progress
+from chatmem import target
+
+DEFAULTS: dict[str, Any] = {
+    "clients": "1,2,8",
+    "duration": 20,
+    "transactions": None,
+    "python_duration": 10.0,
+    "python_calls": None,
+    "python_clients": 1,
+    "rounds": 4,
+    "claim_sizes": "10000,100000,1000000",
+    "claim_reps": 200,
+    "baseline_claim_reps": 30,
+    "claim_seconds": 15.0,
+    "account_reps": 20,
+}
+QUICK: dict[str, Any] = {
+    "clients": "1,2,8",
+    "duration": None,
+    "transactions": 20,
+    "python_duration": None,
+    "python_calls": 20,
+    "python_clients": 1,
+    "rounds": 1,
+    "claim_sizes": "600,3000",
+    "claim_reps": 10,
+    "baseline_claim_reps": 5,
+    "claim_seconds": 2.0,
+    "account_reps": 2,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--server-url",
+        help="libpq URL of the server (default: DATABASE_URL, else the embedded cluster)",
+    )
+    p.add_argument(
+        "--database",
+        default="chatmem_bench",
+        help="database to (re)create for chatmem; the older design's is <database>_baseline",
+    )
+    p.add_argument("--out-dir", type=Path, default=env.BENCH_DIR / "results", help="where results go")
+    p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test (a few seconds)")
+    p.add_argument("--clients", help="client counts, comma-separated (default 1,2,8)")
+    p.add_argument("--duration", type=int, help="seconds per pgbench run (default 20)")
+    p.add_argument(
+        "--transactions",
+        type=int,
+        help="transactions per client per pgbench run, instead of --duration",
+    )
+    p.add_argument("--python-duration", type=float, help="seconds per Python-view run (default 10)")
+    p.add_argument(
+        "--python-calls",
+        type=int,
+        help="calls per client per Python-view run, instead of a duration",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="split each duration into this many rounds, the designs taking turns (default 4)",
+    )
+    p.add_argument("--python-clients", type=int, help="threads in the Python view (default 1)")
+    p.add_argument(
+        "--claim-sizes",
+        help="table sizes for the claim, comma-separated (default 10000,100000,1000000)",
+    )
+    p.add_argument("--claim-reps", type=int, help="timed chatmem claims per size (default 200)")
+    p.add_argument("--baseline-claim-reps", type=int, help="timed older-design claims per size (default 30)")
+    p.add_argument("--claim-seconds", type=float, help="time cap per design and size (default 15)")
+    p.add_argument("--account-reps", type=int, help="timed register/login pairs (default 20)")
+    p.add_argument(
+        "--pgbouncer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the 8-client line through PgBouncer (default: on unless --quick)",
+    )
+    p.add_argument("--drop", action="store_true", help="drop the benchmark databases at the end")
+    p.add_argument("--no-plot", action="store_true", help="write no PNG")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = p.parse_args(argv)
+    base = QUICK if args.quick else DEFAULTS
+    explicit = {key: getattr(args, key) for key in base}
+    for key, value in base.items():
+        if explicit[key] is None:
+            setattr(args, key, value)
+    # A count given on the command line replaces the default duration, and the other way round.
+    for count, duration in (("transactions", "duration"), ("python_calls", "python_duration")):
+        if explicit[count] is not None and explicit[duration] is None:
+            setattr(args, duration, None)
+        if explicit[duration] is not None and explicit[count] is None:
+            setattr(args, count, None)
+    if args.pgbouncer is None:
+        args.pgbouncer = not args.quick
+    return args
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[int]) -> float:
+    per_round = (max(1, round(args.duration / args.rounds)) if args.duration else 0.3) + 1
+    total = 6.0 + 3 * len(clients) * args.rounds * per_round
+    total += 2 * args.rounds * ((args.python_duration or 0.3 * args.rounds) / args.rounds + 0.5)
+    if args.pgbouncer:
+        total += 6 * args.rounds * per_round + 1
+    total += (args.account_reps + 1) * 0.5
+    previous = 0
+    for size in sorted(sizes):
+        total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
+        total += min(args.baseline_claim_reps * size * 4e-7, args.claim_seconds) + 1
+        previous = size
+    return float(total)
+
+
+def pg_stat_top(url: str, limit: int = 12) -> list[dict[str, Any]]:
+    """The statements that took the most time in this database during the run."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            """SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160), calls,
+                      round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 4), rows
+                 FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY total_exec_time DESC LIMIT %s""",
+            [limit],
+        ).fetchall()
+    return [{"query": q, "calls": c, "total_ms": float(t), "mean_ms": float(m), "rows": r} for q, c, t, m, r in rows]
+
+
+def reset_pg_stat(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    clients = _ints(args.clients)
+    sizes = sorted(_ints(args.claim_sizes))
+    server = args.server_url or target.database_url()
+    pgbench = env.pgbench_path()
+    started = time.time()
+    date = dt.date.today().isoformat()
+    results: dict[str, Any] = {
+        "date": date,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": env.machine_info(),
+        "config": {
+            "quick": args.quick,
+            "clients": clients,
+            "duration_s": args.duration,
+            "transactions": args.transactions,
+            "python_duration_s": args.python_duration,
+            "python_calls": args.python_calls,
+            "python_clients": args.python_clients,
+            "rounds": args.rounds,
+            "claim_sizes": sizes,
+            "claim_reps": args.claim_reps,
+            "baseline_claim_reps": args.baseline_claim_reps,
+            "claim_seconds_cap": args.claim_seconds,
+            "account_reps": args.account_reps,
+            "pgbench": pgbench,
+            "protocol": "prepared",
+            "databases": [args.database, f"{args.database}_baseline"],
+        },
+    }
+    progress = Progress(estimate_seconds(args, clients, sizes), enabled=not args.no_progress)
+    chatmem_url = baseline_url = ""
+    try:
+        with progress.step("setting up both databases", 6):
+            chatmem_url = env.recreate_database(server, args.database)
+            baseline_url = env.recreate_database(server, f"{args.database}_baseline")
+            results["schema_version"] = env.setup_chatmem(chatmem_url)
+            env.setup_baseline(baseline_url)
+            for url in (chatmem_url, baseline_url):
+                reset_pg_stat(url)
+            with psycopg.connect(chatmem_url, autocommit=True) as conn:
+                results["postgresql"] = env.server_info(conn)
+                results["chatmem_settings"] = env.chatmem_settings(conn)
+        urls = {"chatmem": chatmem_url, "baseline": baseline_url, "limit": chatmem_url}
+
+        runs = itertools.count(1)
+        # pgbench -T takes whole seconds: the duration is split into rounds.
+        seconds = max(1, round(args.duration / args.rounds)) if args.duration else None
+        per_round = seconds or 0.3
+
+        def pgbench_run(
+            design: str, n: int, url: str | None = None, protocol: str = "prepared", label: str = ""
+        ) -> dict[str, Any]:
+            """One round: empty table, checkpoint, pgbench, then count the rows it made."""
+            with (
+                progress.step(f"pgbench: {design}, {n} client(s){label}", per_round + 1),
+                psycopg.connect(urls[design], autocommit=True) as conn,
+            ):
+                throughput.truncate(conn)
+                env.checkpoint(conn)
+                prefix = throughput.session_prefix()
+                fig = throughput.run_pgbench(
+                    pgbench,
+                    url or urls[design],
+                    throughput.SCRIPTS[design],
+                    clients=n,
+                    run=next(runs) % 100,
+                    prefix=prefix,
+                    seconds=seconds,
+                    transactions=args.transactions,
+                    protocol=protocol,
+                    jobs=min(n, os.cpu_count() or 1),
+                )
+                throughput.verify_rows(conn, prefix, fig["transactions"])
+                return fig
+
+        # For each client count, the three designs take turns in short rounds.
+        pg: dict[str, dict[str, Any]] = {d: {} for d in throughput.DESIGNS}
+        for n in clients:
+            rounds = throughput.interleaved(list(throughput.DESIGNS), args.rounds, functools.partial(pgbench_run, n=n))
+            for design, figs in rounds.items():
+                pg[design][str(n)] = throughput.combine_pgbench(figs)
+        results["throughput"] = {"pgbench": pg}
+
+        py_seconds = args.python_duration / args.rounds if args.python_duration else None
+
+        def python_run(design: str) -> dict[str, Any]:
+            with (
+                progress.step(f"python: {design}", (py_seconds or 0.3) + 0.5),
+                psycopg.connect(urls[design], autocommit=True) as conn,
+            ):
+                throughput.truncate(conn)
+                env.checkpoint(conn)
+                prefix = throughput.session_prefix()
+                fig = throughput.run_python(
+                    design,
+                    urls[design],
+                    clients=args.python_clients,
+                    run=next(runs) % 100,
+                    prefix=prefix,
+                    seconds=py_seconds,
+                    calls=args.python_calls,
+                )
+                throughput.verify_rows(conn, prefix, fig["calls"])
+                return fig
+
+        py_rounds = throughput.interleaved(["chatmem", "baseline"], args.rounds, python_run)
+        results["throughput"]["python"] = {
+            design: throughput.combine_python(figs) for design, figs in py_rounds.items()
+        }
+
+        if args.pgbouncer:
+            from bench import pgbouncer
+
+            results["throughput"]["pgbouncer"] = pgbouncer.run(
+                server, urls, clients=max(clients), rounds=args.rounds, run_one=pgbench_run
+            )
+
+        with progress.step("accounts: register_user and login against crypt()", (args.account_reps + 1) * 0.5):
+            results["accounts"] = accounts.run(chatmem_url, reps=args.account_reps)
+
+        results["claim"] = claim.run(
+            chatmem_url,
+            baseline_url,
+            sizes,
+            reps=args.claim_reps,
+            baseline_reps=args.baseline_claim_reps,
+            max_seconds=args.claim_seconds,
+            on_step=progress.step,
+        )
+
+        results["pg_stat_statements"] = {
+            "chatmem": pg_stat_top(chatmem_url),
+            "baseline": pg_stat_top(baseline_url),
+        }
+    finally:
+        progress.close()
+        if args.drop:
+            for name in (args.database, f"{args.database}_baseline"):
+                env.drop_database(server, name)
+
+    results["machine"]["loadavg_at_end"] = env.loadavg()
+    results["elapsed_s"] = round(time.time() - started, 1)
+    results["ratios"] = report.ratios(results)
+    results["targets"] = report.targets(results)
+
+    out_json = args.out_dir / f"{date}.json"
+    png_name = None
+    if not args.no_plot:
+        png = args.out_dir / f"{date}.png"
+        problem = report.plot(results, png)
+        results["plot"] = str(png.name) if problem is None else None
+        if problem:
+            print(f"note: no plot: {problem}", file=sys.stderr)
+        else:
+            png_name = png.name
+    report.write_json(results, out_json)
+    (args.out_dir / "latest.md").write_text(report.markdown(results, png_name))
+
+    print(report.table(results))
+    print(
+        f"\nwritten: {out_json}"
+        + (f", {args.out_dir / png_name}" if png_name else "")
+        + f", {args.out_dir / 'latest.md'}  ({results['elapsed_s']:.0f} s)"
+    )
+    missed = [t for t in results["targets"] if not t["pass"]]
+    return 1 if (args.strict and missed) else 0

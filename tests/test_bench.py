@@ -1,0 +1,113 @@
+"""Smoke test of ``make bench``: the benchmark runs end to end at tiny sizes.
+
+It checks that the results file holds every figure the issue asks for and
+that the benchmark did the work it claims (row counts, claim counts and plans
+are checked inside the run; here, the transaction counts and plans).  It
+asserts nothing about speed: a benchmark is never a timed test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = ["1", "2", "8"]
+TRANSACTIONS = 20  # per client, as --quick runs pgbench
+SIZES = ["600", "3000"]
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and value > 0 and math.isfinite(value)
+
+
+def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> None:
+    database = f"chatmem_bench_smoke_{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--server-url",
+            admin_url,
+            "--database",
+            database,
+            "--out-dir",
+            str(tmp_path),
+            "--drop",
+            "--no-progress",
+            "--no-plot",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    [results_file] = tmp_path.glob("*.json")
+    data = json.loads(results_file.read_text())
+
+    # Where and on what it ran.
+    assert data["postgresql"]["version"].startswith("PostgreSQL ")
+    for setting in ("synchronous_commit", "fsync", "shared_buffers", "server_version"):
+        assert setting in data["postgresql"]["settings"]
+    assert data["machine"]["cpus"] and data["machine"]["cpu"]
+    assert data["chatmem_settings"]["bcrypt_cost"] >= 4
+
+    # 1-3: every design at every client count, every transaction done.
+    pg = data["throughput"]["pgbench"]
+    for design in ("chatmem", "baseline", "limit"):
+        assert sorted(pg[design], key=int) == CLIENTS
+        for clients, run in pg[design].items():
+            assert _positive(run["tps"]) and _positive(run["latency_ms"])
+            assert run["transactions"] == TRANSACTIONS * int(clients)
+            assert run["protocol"] == "prepared"
+    for design in ("chatmem", "baseline"):
+        py = data["throughput"]["python"][design]
+        assert py["calls"] == TRANSACTIONS and _positive(py["calls_per_s"])
+        assert py["latency_p95_ms"] >= py["latency_median_ms"] > 0
+
+    # 4: both claims at every size; chatmem's served by its index, the older by a scan.
+    claim = data["claim"]
+    for design in ("chatmem", "baseline"):
+        assert sorted(claim[design], key=int) == SIZES
+        for figures in claim[design].values():
+            assert figures["p95_ms"] >= figures["median_ms"] > 0 and figures["samples"] >= 5
+    for size in SIZES:
+        assert "conversation_sessions_guest_idx" in claim["plans"]["chatmem"][size]
+        assert "Seq Scan" in claim["plans"]["baseline"][size]
+
+    # 5: bcrypt alone, and each call with what it costs beyond bcrypt.
+    acc = data["accounts"]
+    for call in ("crypt", "register_user", "login"):
+        assert _positive(acc[call]["median_ms"])
+    assert math.isclose(
+        acc["register_overhead_ms"],
+        acc["register_user"]["median_ms"] - acc["crypt"]["median_ms"],
+        abs_tol=0.01,
+    )
+    assert math.isfinite(acc["login_overhead_ms"])
+
+    # Ratios and the targets, each PASS or MISS on the terminal.
+    assert set(data["ratios"]["chatmem_over_limit"]) == set(CLIENTS)
+    assert set(data["ratios"]["chatmem_over_baseline"]) == set(CLIENTS)
+    assert len(data["targets"]) == 6
+    for t in data["targets"]:
+        assert isinstance(t["pass"], bool)
+        assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout
+    assert (tmp_path / "latest.md").read_text().startswith("# Latest benchmark")
+
+    # --drop left no database behind.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [database + "%"]
+        ).fetchall()
+    assert left == []
