@@ -195,15 +195,30 @@ CASES: list[Bad] = [
 ]
 
 
-def _table_digests(conn: Conn) -> dict[str, tuple[int, str]]:
-    """Row count and an md5 over every row of every table in public."""
-    tables = [r[0] for r in conn.execute(
+def _tables(conn: Conn) -> list[str]:
+    return [r[0] for r in conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+
+
+def _table_digests(conn: Conn) -> dict[str, tuple[int, str]]:
+    """Row count and an md5 over every row of every table in public: the full picture."""
     out = {}
-    for table in tables:
+    for table in _tables(conn):
         row = conn.execute(sql.SQL(
             "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))"
             " FROM public.{} AS t").format(sql.Identifier(table))).fetchone()
+        assert row is not None
+        out[table] = (row[0], row[1])
+    return out
+
+
+def _table_versions(conn: Conn) -> dict[str, tuple[int, int]]:
+    """Row count and newest row version (xmin) of every table in public: cheap, and any
+    committed insert, update or delete changes one of the two."""
+    out = {}
+    for table in _tables(conn):
+        row = conn.execute(sql.SQL("SELECT count(*), coalesce(max(xmin::text::bigint), 0) FROM public.{}")
+                           .format(sql.Identifier(table))).fetchone()
         assert row is not None
         out[table] = (row[0], row[1])
     return out
@@ -261,6 +276,12 @@ def ctx(conn: Conn) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def baseline(conn: Conn, ctx: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """Every row of every table, after the setup and before the first refusal."""
+    return _table_digests(conn)
+
+
 def test_at_least_forty_cases_across_every_function() -> None:
     assert len(CASES) >= 40
     assert len({c.name for c in CASES}) == len(CASES)
@@ -274,10 +295,10 @@ def test_at_least_forty_cases_across_every_function() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_refused_with_its_code_naming_the_field_and_changes_nothing(
-    conn: Conn, ctx: dict[str, Any], case: Bad
+    conn: Conn, ctx: dict[str, Any], baseline: dict[str, tuple[int, str]], case: Bad
 ) -> None:
     params = {k: ctx[v.key] if isinstance(v, Ref) else v for k, v in case.params.items()}
-    before = _table_digests(conn)
+    before = _table_versions(conn)
     with pytest.raises(psycopg.Error) as caught:
         conn.execute(case.query, {**ctx, **params})  # type: ignore[arg-type]
     error = caught.value
@@ -285,22 +306,12 @@ def test_bad_input_is_refused_with_its_code_naming_the_field_and_changes_nothing
     message = error.diag.message_primary or ""
     assert case.names in message, f"{case.name}: {message!r} does not name {case.names!r}"
     assert error.diag.message_hint, f"{case.name}: no HINT"
-    assert _table_digests(conn) == before, f"{case.name} changed a table"
+    assert _table_versions(conn) == before, f"{case.name} changed a table"
 
 
 def test_refused_inputs_leave_the_guest_session_as_it_was(conn: Conn, ctx: dict[str, Any]) -> None:
     rows = conn.execute("SELECT content FROM api.get_messages(%s, %s)", [SESSION, GUEST]).fetchall()
     assert rows == [("first",)]
-
-
-@pytest.mark.parametrize(
-    "token", [None, "", "garbage", Ref("expired_access"), Ref("revoked_access"), Ref("refresh")])
-def test_authenticate_and_logout_never_raise_for_invalid_tokens(
-    conn: Conn, ctx: dict[str, Any], token: str | Ref | None
-) -> None:
-    value = ctx[token.key] if isinstance(token, Ref) else token
-    assert conn.execute("SELECT api.authenticate(%s)", [value]).fetchone() == (None,)
-    assert conn.execute("SELECT api.logout(%s)", [value]).fetchone() == (False,)
 
 
 # What PostgreSQL itself refuses before a function runs: docs/errors.md, last table.
@@ -327,7 +338,7 @@ PRE_FUNCTION: list[tuple[str, Any, list[Any] | None, str | None]] = [
 def test_postgresql_refuses_before_the_function_runs_with_the_documented_code(
     conn: Conn, name: str, query: Any, params: list[Any] | None, sqlstate: str | None
 ) -> None:
-    before = _table_digests(conn)
+    before = _table_versions(conn)
     if sqlstate is None:
         # psycopg refuses a NUL in a text parameter itself, before sending anything.
         with pytest.raises(psycopg.DataError, match="NUL"):
@@ -336,7 +347,24 @@ def test_postgresql_refuses_before_the_function_runs_with_the_documented_code(
         with pytest.raises(psycopg.Error) as caught:
             conn.execute(query, params)
         assert caught.value.sqlstate == sqlstate, f"{name}: {caught.value}"
-    assert _table_digests(conn) == before
+    assert _table_versions(conn) == before
+
+
+def test_every_table_is_byte_for_byte_unchanged_after_all_the_refusals_above(
+    conn: Conn, baseline: dict[str, tuple[int, str]]
+) -> None:
+    """The full snapshot, taken once before the first refusal and once after the last."""
+    assert _table_digests(conn) == baseline
+
+
+@pytest.mark.parametrize(
+    "token", [None, "", "garbage", Ref("expired_access"), Ref("revoked_access"), Ref("refresh")])
+def test_authenticate_and_logout_never_raise_for_invalid_tokens(
+    conn: Conn, ctx: dict[str, Any], token: str | Ref | None
+) -> None:
+    value = ctx[token.key] if isinstance(token, Ref) else token
+    assert conn.execute("SELECT api.authenticate(%s)", [value]).fetchone() == (None,)
+    assert conn.execute("SELECT api.logout(%s)", [value]).fetchone() == (False,)
 
 
 def test_the_errors_doc_lists_every_pre_function_code() -> None:

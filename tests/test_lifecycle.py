@@ -22,6 +22,7 @@ PASSWORD = "correct horse"
 # else in a shared test database is that old.
 IDLE = "30 years"
 PURGE_AFTER = "29 years"
+PER_GUEST = 8
 
 
 def tag() -> str:
@@ -88,10 +89,10 @@ def test_purge_and_claims_running_together_never_deadlock_nor_delete_a_claimed_s
             n = 0
             while not stop.is_set():
                 guest = f"lc-purge-{run}-g{n}"
-                feed_idle_guest(c, guest, 12)
+                feed_idle_guest(c, guest, PER_GUEST)
                 guests.append(guest)
                 n += 1
-                time.sleep(0.003)
+                time.sleep(0.005)
                 while not stop.is_set():
                     try:
                         fed.put(guest, timeout=0.1)
@@ -127,7 +128,7 @@ def test_purge_and_claims_running_together_never_deadlock_nor_delete_a_claimed_s
                     time.sleep(0.01)
                     continue
                 guest = random.choice(guests[-6:])
-                sid = f"{guest}-s{random.randrange(12)}"
+                sid = f"{guest}-s{random.randrange(PER_GUEST)}"
                 try:
                     c.execute("SELECT api.add_message(%s, %s, 'user', 'still here')", [sid, guest])
                     chat["ok"] += 1
@@ -147,38 +148,42 @@ def test_purge_and_claims_running_together_never_deadlock_nor_delete_a_claimed_s
     assert failures == [], failures  # a deadlock would show here as 40P01
     assert sum(purged) > 0 and sum(r[2] for r in registrations) > 0, "no race took place"
 
-    expected = {guest: (user_id, migrated) for guest, user_id, migrated in registrations}
-    with connect(url) as c:
-        audit = c.execute(
-            "SELECT c.anonymous_user_id, c.user_id, count(*), count(s.session_id),"
-            "       count(*) FILTER (WHERE s.user_id = c.user_id AND NOT s.metadata ? 'anonymousUserId'"
-            "                          AND c.method = 'register')"
-            "  FROM public.session_claims AS c"
-            "  LEFT JOIN public.conversation_sessions AS s ON s.session_id = c.session_id"
-            " WHERE c.anonymous_user_id LIKE %s GROUP BY 1, 2", [f"lc-purge-{run}-%"]).fetchall()
-        for guest, user_id, claims, existing, agreeing in audit:
-            assert expected[guest] == (user_id, claims), f"{guest}: audit disagrees with migrated_sessions"
-            assert existing == claims, f"{guest}: a claimed session was deleted"
-            assert agreeing == claims, f"{guest}: a claimed session is not its user's"
-        assert sum(row[2] for row in audit) == sum(m for _, m in expected.values())
-        users = [user_id for user_id, _ in expected.values()]
-        owned = dict(c.execute("SELECT user_id, count(*) FROM public.conversation_sessions"
-                               " WHERE user_id = ANY(%s) GROUP BY 1", [users]).fetchall())
-        assert owned == {u: m for u, m in expected.values() if m}, "sessions owned disagree with the claims"
-        empty = c.execute(
-            "SELECT count(*) FROM public.conversation_sessions AS s WHERE s.user_id = ANY(%s)"
-            " AND NOT EXISTS (SELECT 1 FROM public.conversation_messages AS m"
-            "                  WHERE m.session_id = s.session_id)", [users]).fetchone()
-        assert empty == (0,), "a claimed session lost its messages"
-        # Whatever was neither claimed nor purged is still its guest's.
-        leftovers = c.execute(
-            "SELECT count(*) FROM public.conversation_sessions WHERE session_id LIKE %s"
-            " AND user_id IS NULL AND NOT (metadata ->> 'anonymousUserId' = split_part(session_id, '-s', 1))",
-            [f"lc-purge-{run}-%"]).fetchone()
-        assert leftovers == (0,)
-        # Leave no idle guest sessions behind for other tests' purges.
-        c.execute("DELETE FROM public.conversation_sessions WHERE session_id LIKE %s AND user_id IS NULL",
-                  [f"lc-purge-{run}-%"])
+    try:
+        expected = {guest: (user_id, migrated) for guest, user_id, migrated in registrations}
+        with connect(url) as c:
+            audit = c.execute(
+                "SELECT c.anonymous_user_id, c.user_id, count(*), count(s.session_id),"
+                "       count(*) FILTER (WHERE s.user_id = c.user_id AND NOT s.metadata ? 'anonymousUserId'"
+                "                          AND c.method = 'register')"
+                "  FROM public.session_claims AS c"
+                "  LEFT JOIN public.conversation_sessions AS s ON s.session_id = c.session_id"
+                " WHERE c.anonymous_user_id LIKE %s GROUP BY 1, 2", [f"lc-purge-{run}-%"]).fetchall()
+            for guest, user_id, claims, existing, agreeing in audit:
+                assert expected[guest] == (user_id, claims), f"{guest}: audit disagrees with migrated_sessions"
+                assert existing == claims, f"{guest}: a claimed session was deleted"
+                assert agreeing == claims, f"{guest}: a claimed session is not its user's"
+            assert sum(row[2] for row in audit) == sum(m for _, m in expected.values())
+            users = [user_id for user_id, _ in expected.values()]
+            owned = dict(c.execute("SELECT user_id, count(*) FROM public.conversation_sessions"
+                                   " WHERE user_id = ANY(%s) GROUP BY 1", [users]).fetchall())
+            assert owned == {u: m for u, m in expected.values() if m}, "sessions owned disagree with the claims"
+            empty = c.execute(
+                "SELECT count(*) FROM public.conversation_sessions AS s WHERE s.user_id = ANY(%s)"
+                " AND NOT EXISTS (SELECT 1 FROM public.conversation_messages AS m"
+                "                  WHERE m.session_id = s.session_id)", [users]).fetchone()
+            assert empty == (0,), "a claimed session lost its messages"
+            # Whatever was neither claimed nor purged is still its guest's.
+            leftovers = c.execute(
+                "SELECT count(*) FROM public.conversation_sessions WHERE session_id LIKE %s"
+                " AND user_id IS NULL AND NOT (metadata ->> 'anonymousUserId' = split_part(session_id, '-s', 1))",
+                [f"lc-purge-{run}-%"]).fetchone()
+            assert leftovers == (0,)
+    finally:
+        # Thousands of rows: leave none behind, for other tests' purges and snapshots.
+        with connect(url) as c:
+            c.execute("DELETE FROM public.conversation_sessions WHERE session_id LIKE %s", [f"lc-purge-{run}-%"])
+            c.execute("DELETE FROM public.session_claims WHERE anonymous_user_id LIKE %s", [f"lc-purge-{run}-%"])
+            c.execute("DELETE FROM public.users WHERE email LIKE %s", [f"lc-purge-{run}-%"])
 
 
 # ---------------------------------------------------------------- delete_guest_data
