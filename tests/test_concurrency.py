@@ -43,14 +43,20 @@ def run_threads(count: int, target: Callable[[int], None]) -> None:
 def url(admin_url: str) -> Iterator[str]:
     """The test database with bcrypt cost 4 and the default guest cap (100) for this module."""
     with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute("SELECT bcrypt_cost, guest_sessions_per_hour FROM public.chatmem_settings").fetchone()
+        old = c.execute(
+            "SELECT bcrypt_cost, guest_sessions_per_hour FROM public.chatmem_settings"
+        ).fetchone()
         assert old is not None
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4, guest_sessions_per_hour = 100")
+        c.execute(
+            "UPDATE public.chatmem_settings SET bcrypt_cost = 4, guest_sessions_per_hour = 100"
+        )
         try:
             yield admin_url
         finally:
-            c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = %s, guest_sessions_per_hour = %s",
-                      list(old))
+            c.execute(
+                "UPDATE public.chatmem_settings SET bcrypt_cost = %s, guest_sessions_per_hour = %s",
+                list(old),
+            )
 
 
 def connect(url: str) -> Conn:
@@ -70,12 +76,16 @@ def guest_sessions(conn: Conn, guest: str, prefix: str, count: int) -> list[str]
     return ids
 
 
-def check_claims_agree(conn: Conn, ids: list[str], guest: str, expected: dict[Any, tuple[int, str]]) -> None:
+def check_claims_agree(
+    conn: Conn, ids: list[str], guest: str, expected: dict[Any, tuple[int, str]]
+) -> None:
     """Every session in ``ids`` was claimed exactly once, by one of the users in
     ``expected`` ({user_id: (migrated_sessions, method)}), and the audit agrees."""
     rows = conn.execute(
         "SELECT session_id, user_id, metadata ? 'anonymousUserId' FROM public.conversation_sessions"
-        " WHERE session_id = ANY(%s)", [ids]).fetchall()
+        " WHERE session_id = ANY(%s)",
+        [ids],
+    ).fetchall()
     assert len(rows) == len(ids), "a session was lost"
     assert all(r[1] in expected for r in rows), "a session is unclaimed or someone else's"
     assert not any(r[2] for r in rows), "a claimed session kept its anonymousUserId"
@@ -84,22 +94,27 @@ def check_claims_agree(conn: Conn, ids: list[str], guest: str, expected: dict[An
         assert per_user[user_id] == migrated, "migrated_sessions disagrees with the sessions"
     audit = conn.execute(
         "SELECT session_id, user_id, anonymous_user_id, method FROM public.session_claims"
-        " WHERE session_id = ANY(%s)", [ids]).fetchall()
+        " WHERE session_id = ANY(%s)",
+        [ids],
+    ).fetchall()
     assert sorted(a[0] for a in audit) == sorted(ids), "each session has exactly one audit row"
     owner = {r[0]: r[1] for r in rows}
     for session_id, user_id, anonymous_user_id, method in audit:
         assert user_id == owner[session_id]
         assert anonymous_user_id == guest
         assert method == expected[user_id][1]
-    messages = conn.execute("SELECT count(*) FROM public.conversation_messages WHERE session_id = ANY(%s)",
-                            [ids]).fetchone()
+    messages = conn.execute(
+        "SELECT count(*) FROM public.conversation_messages WHERE session_id = ANY(%s)", [ids]
+    ).fetchone()
     assert messages == (len(ids),), "messages went missing in the claim"
 
 
 # ---------------------------------------------------------------- get-or-create
 
 
-def test_eight_workers_get_or_create_fifty_shared_ids_leave_fifty_rows_and_no_error(url: str) -> None:
+def test_eight_workers_get_or_create_fifty_shared_ids_leave_fifty_rows_and_no_error(
+    url: str,
+) -> None:
     run = tag()
     owner = f"cc-owner-{run}"
     ids = [f"cc-goc-{run}-{i}" for i in range(50)]
@@ -117,7 +132,9 @@ def test_eight_workers_get_or_create_fifty_shared_ids_leave_fifty_rows_and_no_er
                 try:
                     row = c.execute(
                         "SELECT session_id, user_id, metadata ->> 'anonymousUserId'"
-                        " FROM api.create_or_get_session(%s, %s)", [sid, owner]).fetchone()
+                        " FROM api.create_or_get_session(%s, %s)",
+                        [sid, owner],
+                    ).fetchone()
                     if row != (sid, None, owner):
                         errors.append(f"{sid}: returned {row}")
                 except psycopg.Error as exc:
@@ -126,8 +143,10 @@ def test_eight_workers_get_or_create_fifty_shared_ids_leave_fifty_rows_and_no_er
     run_threads(8, worker)
     assert errors == []
     with connect(url) as c:
-        rows = c.execute("SELECT user_id, metadata FROM public.conversation_sessions WHERE session_id = ANY(%s)",
-                         [ids]).fetchall()
+        rows = c.execute(
+            "SELECT user_id, metadata FROM public.conversation_sessions WHERE session_id = ANY(%s)",
+            [ids],
+        ).fetchall()
     assert len(rows) == 50
     assert all(r == (None, {"anonymousUserId": owner}) for r in rows)
 
@@ -135,8 +154,10 @@ def test_eight_workers_get_or_create_fifty_shared_ids_leave_fifty_rows_and_no_er
 def test_two_owners_racing_for_one_new_id_one_wins_the_other_gets_42501(url: str) -> None:
     run = tag()
     with connect(url) as c:
-        user = c.execute("SELECT user_id FROM api.register_user('Racer', %s, %s)",
-                         [f"cc-racer-{run}@example.test", PASSWORD]).fetchone()
+        user = c.execute(
+            "SELECT user_id FROM api.register_user('Racer', %s, %s)",
+            [f"cc-racer-{run}@example.test", PASSWORD],
+        ).fetchone()
     assert user is not None
     owners = [f"cc-guest-{run}", str(user[0])]
     rounds = 25
@@ -148,7 +169,10 @@ def test_two_owners_racing_for_one_new_id_one_wins_the_other_gets_42501(url: str
             for r in range(rounds):
                 barriers[r].wait()
                 try:
-                    c.execute("SELECT api.create_or_get_session(%s, %s)", [f"cc-duel-{run}-{r}", owners[n]])
+                    c.execute(
+                        "SELECT api.create_or_get_session(%s, %s)",
+                        [f"cc-duel-{run}-{r}", owners[n]],
+                    )
                     outcome[(r, n)] = "won"
                 except psycopg.Error as exc:
                     outcome[(r, n)] = exc.sqlstate or "?"
@@ -159,9 +183,11 @@ def test_two_owners_racing_for_one_new_id_one_wins_the_other_gets_42501(url: str
             results = sorted([outcome[(r, 0)], outcome[(r, 1)]])
             assert results == ["42501", "won"], f"round {r}: {results}"
             winner = 0 if outcome[(r, 0)] == "won" else 1
-            row = c.execute("SELECT user_id::text, metadata ->> 'anonymousUserId'"
-                            " FROM public.conversation_sessions WHERE session_id = %s",
-                            [f"cc-duel-{run}-{r}"]).fetchall()
+            row = c.execute(
+                "SELECT user_id::text, metadata ->> 'anonymousUserId'"
+                " FROM public.conversation_sessions WHERE session_id = %s",
+                [f"cc-duel-{run}-{r}"],
+            ).fetchall()
             assert row == ([(None, owners[0])] if winner == 0 else [(owners[1], None)])
 
 
@@ -189,7 +215,8 @@ def test_eight_registrations_of_one_email_in_different_cases_leave_one_user(url:
             try:
                 results[n] = c.execute(
                     "SELECT user_id, migrated_sessions FROM api.register_user(%s, %s, %s, %s)",
-                    [f"Same {n}", emails[n], PASSWORD, guests[n]]).fetchone()
+                    [f"Same {n}", emails[n], PASSWORD, guests[n]],
+                ).fetchone()
             except psycopg.Error as exc:
                 results[n] = exc.sqlstate
 
@@ -201,22 +228,33 @@ def test_eight_registrations_of_one_email_in_different_cases_leave_one_user(url:
     user_id, migrated = results[winner]
     assert migrated == 1
     with connect(url) as c:
-        assert c.execute("SELECT id FROM public.users WHERE lower(email) = %s", [base]).fetchall() == [(user_id,)]
-        assert c.execute("SELECT count(*) FROM public.auth_tokens WHERE user_id = %s",
-                         [user_id]).fetchone() == (2,)
-        claims = c.execute("SELECT anonymous_user_id, user_id FROM public.session_claims"
-                           " WHERE anonymous_user_id = ANY(%s)", [guests]).fetchall()
+        assert c.execute(
+            "SELECT id FROM public.users WHERE lower(email) = %s", [base]
+        ).fetchall() == [(user_id,)]
+        assert c.execute(
+            "SELECT count(*) FROM public.auth_tokens WHERE user_id = %s", [user_id]
+        ).fetchone() == (2,)
+        claims = c.execute(
+            "SELECT anonymous_user_id, user_id FROM public.session_claims"
+            " WHERE anonymous_user_id = ANY(%s)",
+            [guests],
+        ).fetchall()
         assert claims == [(guests[winner], user_id)]
         # The losers' guest sessions are untouched: still their guests'.
         for n, guest in enumerate(guests):
             if n != winner:
-                row = c.execute("SELECT user_id, metadata ->> 'anonymousUserId' FROM public.conversation_sessions"
-                                " WHERE session_id = %s", [f"cc-same-{run}-{n}-0"]).fetchone()
+                row = c.execute(
+                    "SELECT user_id, metadata ->> 'anonymousUserId'"
+                    " FROM public.conversation_sessions WHERE session_id = %s",
+                    [f"cc-same-{run}-{n}-0"],
+                ).fetchone()
                 assert row == (None, guest)
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_two_registrations_claiming_one_guest_claim_each_session_once(url: str, round_: int) -> None:
+def test_two_registrations_claiming_one_guest_claim_each_session_once(
+    url: str, round_: int
+) -> None:
     run = tag()
     guest = f"cc-claim2-{run}"
     with connect(url) as c:
@@ -227,15 +265,19 @@ def test_two_registrations_claiming_one_guest_claim_each_session_once(url: str, 
     def worker(n: int) -> None:
         with connect(url) as c:
             barrier.wait()
-            row = c.execute("SELECT user_id, migrated_sessions FROM api.register_user(%s, %s, %s, %s)",
-                            [f"Claimer {n}", f"cc-claim2-{run}-{n}@example.test", PASSWORD, guest]).fetchone()
+            row = c.execute(
+                "SELECT user_id, migrated_sessions FROM api.register_user(%s, %s, %s, %s)",
+                [f"Claimer {n}", f"cc-claim2-{run}-{n}@example.test", PASSWORD, guest],
+            ).fetchone()
             assert row is not None
             results[n] = (row[0], row[1])
 
     run_threads(2, worker)
     assert results[0][1] + results[1][1] == 30
     with connect(url) as c:
-        check_claims_agree(c, ids, guest, {results[n][0]: (results[n][1], "register") for n in (0, 1)})
+        check_claims_agree(
+            c, ids, guest, {results[n][0]: (results[n][1], "register") for n in (0, 1)}
+        )
 
 
 @pytest.mark.parametrize("round_", range(3))
@@ -243,8 +285,10 @@ def test_a_registration_racing_a_login_claim_each_session_once(url: str, round_:
     run = tag()
     guest = f"cc-claimrl-{run}"
     with connect(url) as c:
-        existing = c.execute("SELECT user_id FROM api.register_user('Old', %s, %s)",
-                             [f"cc-old-{run}@example.test", PASSWORD]).fetchone()
+        existing = c.execute(
+            "SELECT user_id FROM api.register_user('Old', %s, %s)",
+            [f"cc-old-{run}@example.test", PASSWORD],
+        ).fetchone()
         assert existing is not None
         ids = guest_sessions(c, guest, f"cc-claimrl-{run}", 30)
     barrier = threading.Barrier(2)
@@ -254,13 +298,17 @@ def test_a_registration_racing_a_login_claim_each_session_once(url: str, round_:
         with connect(url) as c:
             barrier.wait()
             if n == 0:
-                row = c.execute("SELECT user_id, migrated_sessions FROM api.register_user('New', %s, %s, %s)",
-                                [f"cc-new-{run}@example.test", PASSWORD, guest]).fetchone()
+                row = c.execute(
+                    "SELECT user_id, migrated_sessions FROM api.register_user('New', %s, %s, %s)",
+                    [f"cc-new-{run}@example.test", PASSWORD, guest],
+                ).fetchone()
                 assert row is not None
                 results["register"] = (row[0], row[1])
             else:
-                row = c.execute("SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
-                                [f"cc-old-{run}@example.test", PASSWORD, guest]).fetchone()
+                row = c.execute(
+                    "SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
+                    [f"cc-old-{run}@example.test", PASSWORD, guest],
+                ).fetchone()
                 assert row is not None
                 results["login"] = (row[0], row[1])
 
@@ -268,10 +316,14 @@ def test_a_registration_racing_a_login_claim_each_session_once(url: str, round_:
     assert results["login"][0] == existing[0]
     assert results["register"][1] + results["login"][1] == 30
     with connect(url) as c:
-        check_claims_agree(c, ids, guest, {uid: (count, method) for method, (uid, count) in results.items()})
+        check_claims_agree(
+            c, ids, guest, {uid: (count, method) for method, (uid, count) in results.items()}
+        )
 
 
-def test_guest_sessions_created_while_the_guest_is_claimed_end_claimed_or_still_the_guests(url: str) -> None:
+def test_guest_sessions_created_while_the_guest_is_claimed_end_claimed_or_still_the_guests(
+    url: str,
+) -> None:
     """Two threads keep opening sessions (each with a message) for one guest
     while a registration and then repeated logins claim that guest's sessions."""
     run = tag()
@@ -304,13 +356,17 @@ def test_guest_sessions_created_while_the_guest_is_claimed_end_claimed_or_still_
     def claimer() -> None:
         started.wait(10)
         with connect(url) as c:
-            row = c.execute("SELECT user_id, migrated_sessions FROM api.register_user('During', %s, %s, %s)",
-                            [email, PASSWORD, guest]).fetchone()
+            row = c.execute(
+                "SELECT user_id, migrated_sessions FROM api.register_user('During', %s, %s, %s)",
+                [email, PASSWORD, guest],
+            ).fetchone()
             assert row is not None
             claims.append((row[0], row[1], "register"))
             for _ in range(8):
-                row = c.execute("SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
-                                [email, PASSWORD, guest]).fetchone()
+                row = c.execute(
+                    "SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
+                    [email, PASSWORD, guest],
+                ).fetchone()
                 assert row is not None
                 claims.append((row[0], row[1], "login"))
 
@@ -320,16 +376,28 @@ def test_guest_sessions_created_while_the_guest_is_claimed_end_claimed_or_still_
     assert len(created) == 70
     user_id = claims[0][0]
     with connect(url) as c:
-        rows = {r[0]: r[1:] for r in c.execute(
-            "SELECT session_id, user_id, metadata ->> 'anonymousUserId' FROM public.conversation_sessions"
-            " WHERE session_id = ANY(%s)", [everything]).fetchall()}
+        rows = {
+            r[0]: r[1:]
+            for r in c.execute(
+                "SELECT session_id, user_id, metadata ->> 'anonymousUserId'"
+                " FROM public.conversation_sessions WHERE session_id = ANY(%s)",
+                [everything],
+            ).fetchall()
+        }
         assert sorted(rows) == sorted(everything), "a session was lost"
         claimed = {sid for sid, (uid, _) in rows.items() if uid is not None}
         for sid, (uid, anonymous) in rows.items():
-            assert (uid, anonymous) in ((user_id, None), (None, guest)), f"{sid} is ({uid}, {anonymous})"
-        audit = c.execute("SELECT session_id, user_id, method FROM public.session_claims"
-                          " WHERE anonymous_user_id = %s", [guest]).fetchall()
-        assert sorted(a[0] for a in audit) == sorted(claimed), "the audit disagrees with the sessions"
+            assert (uid, anonymous) in ((user_id, None), (None, guest)), (
+                f"{sid} is ({uid}, {anonymous})"
+            )
+        audit = c.execute(
+            "SELECT session_id, user_id, method FROM public.session_claims"
+            " WHERE anonymous_user_id = %s",
+            [guest],
+        ).fetchall()
+        assert sorted(a[0] for a in audit) == sorted(claimed), (
+            "the audit disagrees with the sessions"
+        )
         assert all(a[1] == user_id for a in audit)
         assert sum(count for _, count, _ in claims) == len(claimed)
         by_method: Counter[str] = Counter()
@@ -337,9 +405,13 @@ def test_guest_sessions_created_while_the_guest_is_claimed_end_claimed_or_still_
             by_method[method] += count
         assert Counter(a[2] for a in audit) == +by_method
         assert set(ids) <= claimed, "the sessions that existed before registering were claimed"
-        kept = c.execute("SELECT session_id FROM public.conversation_messages WHERE session_id = ANY(%s)",
-                         [messaged]).fetchall()
-        assert sorted(k[0] for k in kept) == sorted(messaged), "a message that was added went missing"
+        kept = c.execute(
+            "SELECT session_id FROM public.conversation_messages WHERE session_id = ANY(%s)",
+            [messaged],
+        ).fetchall()
+        assert sorted(k[0] for k in kept) == sorted(messaged), (
+            "a message that was added went missing"
+        )
 
 
 # ---------------------------------------------------------------- the guest cap
@@ -358,7 +430,10 @@ def test_guest_cap_is_exact_under_concurrency(url: str, how: str) -> None:
             for i in range(20):
                 try:
                     if how == "create_or_get_session":
-                        c.execute("SELECT api.create_or_get_session(%s, %s)", [f"cc-cap-{run}-{n}-{i}", guest])
+                        c.execute(
+                            "SELECT api.create_or_get_session(%s, %s)",
+                            [f"cc-cap-{run}-{n}-{i}", guest],
+                        )
                     else:
                         c.execute("SELECT * FROM api.create_session(%s)", [guest])
                     outcomes.append("ok")
@@ -368,8 +443,11 @@ def test_guest_cap_is_exact_under_concurrency(url: str, how: str) -> None:
     run_threads(8, worker)
     assert Counter(outcomes) == {"ok": 100, "CM002": 60}
     with connect(url) as c:
-        rows = c.execute("SELECT count(*) FROM public.conversation_sessions"
-                         " WHERE user_id IS NULL AND metadata ->> 'anonymousUserId' = %s", [guest]).fetchone()
+        rows = c.execute(
+            "SELECT count(*) FROM public.conversation_sessions"
+            " WHERE user_id IS NULL AND metadata ->> 'anonymousUserId' = %s",
+            [guest],
+        ).fetchone()
     assert rows == (100,)
 
 
@@ -377,7 +455,9 @@ def test_guest_cap_is_exact_under_concurrency(url: str, how: str) -> None:
 
 
 @pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
-def test_register_and_login_refuse_above_read_committed_with_a_clear_error(url: str, level: str) -> None:
+def test_register_and_login_refuse_above_read_committed_with_a_clear_error(
+    url: str, level: str
+) -> None:
     run = tag()
     email = f"cc-iso-{run}@example.test"
     with connect(url) as c:
@@ -385,21 +465,33 @@ def test_register_and_login_refuse_above_read_committed_with_a_clear_error(url: 
     with psycopg.connect(url) as c:  # not autocommit: an explicit transaction
         c.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
         with pytest.raises(psycopg.Error) as caught:
-            c.execute("SELECT * FROM api.register_user('Iso2', %s, %s)", [f"cc-iso2-{run}@example.test", PASSWORD])
+            c.execute(
+                "SELECT * FROM api.register_user('Iso2', %s, %s)",
+                [f"cc-iso2-{run}@example.test", PASSWORD],
+            )
         c.rollback()
         assert caught.value.sqlstate == "25001"
-        assert caught.value.diag.message_primary == f"api.register_user must run at READ COMMITTED, not {level}"
+        assert (
+            caught.value.diag.message_primary
+            == f"api.register_user must run at READ COMMITTED, not {level}"
+        )
         assert caught.value.diag.message_hint
         c.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
         with pytest.raises(psycopg.Error) as caught:
             c.execute("SELECT * FROM api.login(%s, %s)", [email, PASSWORD])
         c.rollback()
         assert caught.value.sqlstate == "25001"
-        assert caught.value.diag.message_primary == f"api.login must run at READ COMMITTED, not {level}"
+        assert (
+            caught.value.diag.message_primary
+            == f"api.login must run at READ COMMITTED, not {level}"
+        )
         # READ COMMITTED inside an explicit transaction is fine.
         c.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        assert c.execute("SELECT count(*) FROM api.login(%s, %s)", [email, PASSWORD]).fetchone() == (1,)
+        assert c.execute(
+            "SELECT count(*) FROM api.login(%s, %s)", [email, PASSWORD]
+        ).fetchone() == (1,)
         c.commit()
     with connect(url) as c:
-        assert c.execute("SELECT count(*) FROM public.users WHERE email = %s",
-                         [f"cc-iso2-{run}@example.test"]).fetchone() == (0,)
+        assert c.execute(
+            "SELECT count(*) FROM public.users WHERE email = %s", [f"cc-iso2-{run}@example.test"]
+        ).fetchone() == (0,)

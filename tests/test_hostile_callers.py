@@ -65,15 +65,27 @@ def world(conn: Conn) -> World:
     run = tag()
 
     def register(name: str) -> tuple[str, str]:
-        row = conn.execute("SELECT user_id, token FROM api.register_user(%s, %s, %s)",
-                           [name, f"hc-{name}-{run}@example.test", PASSWORD]).fetchone()
+        row = conn.execute(
+            "SELECT user_id, token FROM api.register_user(%s, %s, %s)",
+            [name, f"hc-{name}-{run}@example.test", PASSWORD],
+        ).fetchone()
         assert row is not None
         return str(row[0]), row[1]
 
     alice, alice_token = register("alice")
     bob, bob_token = register("bob")
-    w = World(alice, bob, f"hc-alice-{run}@example.test", alice_token, bob_token, f"hc-ga-{run}", f"hc-gb-{run}",
-              f"hc-sa-{run}", f"hc-sga-{run}", f"hc-so-{run}")
+    w = World(
+        alice,
+        bob,
+        f"hc-alice-{run}@example.test",
+        alice_token,
+        bob_token,
+        f"hc-ga-{run}",
+        f"hc-gb-{run}",
+        f"hc-sa-{run}",
+        f"hc-sga-{run}",
+        f"hc-so-{run}",
+    )
     conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.sa, w.alice])
     conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.sga, w.ga])
     conn.execute("SELECT api.create_or_get_session(%s, NULL)", [w.so])
@@ -84,12 +96,17 @@ def world(conn: Conn) -> World:
 
 
 def session_row(conn: Conn, sid: str) -> tuple[Any, ...] | None:
-    return conn.execute("SELECT * FROM public.conversation_sessions WHERE session_id = %s", [sid]).fetchone()
+    return conn.execute(
+        "SELECT * FROM public.conversation_sessions WHERE session_id = %s", [sid]
+    ).fetchone()
 
 
 def counts(conn: Conn, sid: str) -> tuple[int, int]:
-    row = conn.execute("SELECT (SELECT count(*) FROM public.conversation_messages WHERE session_id = %s),"
-                       "       (SELECT count(*) FROM public.qa_pairs WHERE session_id = %s)", [sid, sid]).fetchone()
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM public.conversation_messages WHERE session_id = %s),"
+        "       (SELECT count(*) FROM public.qa_pairs WHERE session_id = %s)",
+        [sid, sid],
+    ).fetchone()
     assert row is not None
     return row[0], row[1]
 
@@ -99,33 +116,60 @@ def counts(conn: Conn, sid: str) -> tuple[int, int]:
 
 def test_create_session_never_opens_a_session_in_another_account(conn: Conn, world: World) -> None:
     w = world
-    before = conn.execute("SELECT count(*) FROM public.conversation_sessions WHERE user_id = %s",
-                          [w.alice]).fetchone()
+    before = conn.execute(
+        "SELECT count(*) FROM public.conversation_sessions WHERE user_id = %s", [w.alice]
+    ).fetchone()
     # Knowing alice's id is not enough, with no token, a garbage one, or bob's.
     assert sqlstate_of(conn, "SELECT * FROM api.create_session(%s)", [w.alice]) == "28000"
-    assert sqlstate_of(conn, "SELECT * FROM api.create_session(%s, '{}', 'forged')", [w.alice]) == "28000"
-    assert sqlstate_of(conn, "SELECT * FROM api.create_session(%s, '{}', %s)", [w.alice, w.bob_token]) == "42501"
-    assert conn.execute("SELECT count(*) FROM public.conversation_sessions WHERE user_id = %s",
-                        [w.alice]).fetchone() == before
+    assert (
+        sqlstate_of(conn, "SELECT * FROM api.create_session(%s, '{}', 'forged')", [w.alice])
+        == "28000"
+    )
+    assert (
+        sqlstate_of(conn, "SELECT * FROM api.create_session(%s, '{}', %s)", [w.alice, w.bob_token])
+        == "42501"
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM public.conversation_sessions WHERE user_id = %s", [w.alice]
+        ).fetchone()
+        == before
+    )
     # A guest id beside a valid token is ignored: the token decides.
-    row = conn.execute("SELECT session_id, user_id FROM api.create_session(%s, '{}', %s)",
-                       [w.ga, w.bob_token]).fetchone()
+    row = conn.execute(
+        "SELECT session_id, user_id FROM api.create_session(%s, '{}', %s)", [w.ga, w.bob_token]
+    ).fetchone()
     assert row is not None and str(row[1]) == w.bob
     stored = session_row(conn, row[0])
     assert stored is not None and "anonymousUserId" not in stored[2]
 
 
-def test_create_or_get_session_returns_a_session_only_to_its_owner(conn: Conn, world: World) -> None:
+def test_create_or_get_session_returns_a_session_only_to_its_owner(
+    conn: Conn, world: World
+) -> None:
     w = world
     sa_before, sga_before = session_row(conn, w.sa), session_row(conn, w.sga)
-    for session, intruder in ((w.sa, w.bob), (w.sa, w.ga), (w.sa, None), (w.sa, "anonymous"),
-                              (w.sga, w.gb), (w.sga, w.bob), (w.sga, None), (w.sga, w.alice)):
+    for session, intruder in (
+        (w.sa, w.bob),
+        (w.sa, w.ga),
+        (w.sa, None),
+        (w.sa, "anonymous"),
+        (w.sga, w.gb),
+        (w.sga, w.bob),
+        (w.sga, None),
+        (w.sga, w.alice),
+    ):
         state = sqlstate_of(conn, "SELECT api.create_or_get_session(%s, %s)", [session, intruder])
         assert state == "42501", f"{intruder} opened {session}"
     assert session_row(conn, w.sa) == sa_before, "a refused call bumped or changed the row"
     assert session_row(conn, w.sga) == sga_before
     # Metadata offered by an intruder never lands either.
-    assert sqlstate_of(conn, "SELECT api.create_or_get_session(%s, %s, '{\"evil\": 1}')", [w.sa, w.bob]) == "42501"
+    assert (
+        sqlstate_of(
+            conn, "SELECT api.create_or_get_session(%s, %s, '{\"evil\": 1}')", [w.sa, w.bob]
+        )
+        == "42501"
+    )
     assert session_row(conn, w.sa) == sa_before
     # The owners still get in, and an open session is open to anyone.
     conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.sa, w.alice])
@@ -134,17 +178,30 @@ def test_create_or_get_session_returns_a_session_only_to_its_owner(conn: Conn, w
         conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.so, anyone])
 
 
-@pytest.mark.parametrize("call", [
-    "SELECT api.add_message(%s, %s, 'user', 'injected')",
-    "SELECT * FROM api.get_messages(%s, %s)",
-    "SELECT api.add_qa_pair(%s, %s, 'q', 'injected')",
-    "SELECT * FROM api.get_qa_pairs(%s, %s)",
-], ids=["add_message", "get_messages", "add_qa_pair", "get_qa_pairs"])
-def test_messages_and_qa_pairs_of_a_session_are_its_owners_only(conn: Conn, world: World, call: str) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT api.add_message(%s, %s, 'user', 'injected')",
+        "SELECT * FROM api.get_messages(%s, %s)",
+        "SELECT api.add_qa_pair(%s, %s, 'q', 'injected')",
+        "SELECT * FROM api.get_qa_pairs(%s, %s)",
+    ],
+    ids=["add_message", "get_messages", "add_qa_pair", "get_qa_pairs"],
+)
+def test_messages_and_qa_pairs_of_a_session_are_its_owners_only(
+    conn: Conn, world: World, call: str
+) -> None:
     w = world
     sa_counts, sga_counts = counts(conn, w.sa), counts(conn, w.sga)
-    for session, intruder in ((w.sa, w.bob), (w.sa, w.ga), (w.sa, None), (w.sa, "anonymous"),
-                              (w.sga, w.gb), (w.sga, w.alice), (w.sga, None)):
+    for session, intruder in (
+        (w.sa, w.bob),
+        (w.sa, w.ga),
+        (w.sa, None),
+        (w.sa, "anonymous"),
+        (w.sga, w.gb),
+        (w.sga, w.alice),
+        (w.sga, None),
+    ):
         assert sqlstate_of(conn, call, [session, intruder]) == "42501", f"{intruder} used {session}"
     assert counts(conn, w.sa) == sa_counts and counts(conn, w.sga) == sga_counts
     assert sqlstate_of(conn, call, [f"hc-missing-{tag()}", w.alice]) == "P0002"
@@ -180,22 +237,36 @@ def test_a_guest_id_is_a_bearer_secret_whoever_knows_it_plants_sessions_the_owne
     w = world
     planted = f"hc-planted-{tag()}"
     conn.execute("SELECT api.create_or_get_session(%s, %s)", [planted, w.gb])
-    conn.execute("SELECT api.add_message(%s, %s, 'assistant', 'planted by someone who knew gb')", [planted, w.gb])
-    row = conn.execute("SELECT user_id, migrated_sessions FROM api.register_user('Gb', %s, %s, %s)",
-                       [f"hc-gb-{tag()}@example.test", PASSWORD, w.gb]).fetchone()
+    conn.execute(
+        "SELECT api.add_message(%s, %s, 'assistant', 'planted by someone who knew gb')",
+        [planted, w.gb],
+    )
+    row = conn.execute(
+        "SELECT user_id, migrated_sessions FROM api.register_user('Gb', %s, %s, %s)",
+        [f"hc-gb-{tag()}@example.test", PASSWORD, w.gb],
+    ).fetchone()
     assert row is not None and row[1] == 1
-    assert conn.execute("SELECT user_id FROM public.conversation_sessions WHERE session_id = %s",
-                        [planted]).fetchone() == (row[0],)
+    assert conn.execute(
+        "SELECT user_id FROM public.conversation_sessions WHERE session_id = %s", [planted]
+    ).fetchone() == (row[0],)
 
 
-def test_a_replayed_refresh_token_revokes_the_whole_login_and_that_survives_the_error(conn: Conn) -> None:
+def test_a_replayed_refresh_token_revokes_the_whole_login_and_that_survives_the_error(
+    conn: Conn,
+) -> None:
     email = f"hc-refresh-{tag()}@example.test"
     conn.execute("SELECT FROM api.register_user('R', %s, %s)", [email, PASSWORD])
-    login = conn.execute("SELECT token, refresh_token FROM api.login(%s, %s)", [email, PASSWORD]).fetchone()
+    login = conn.execute(
+        "SELECT token, refresh_token FROM api.login(%s, %s)", [email, PASSWORD]
+    ).fetchone()
     assert login is not None
-    rotated = conn.execute("SELECT token, refresh_token FROM api.refresh(%s)", [login[1]]).fetchone()
+    rotated = conn.execute(
+        "SELECT token, refresh_token FROM api.refresh(%s)", [login[1]]
+    ).fetchone()
     assert rotated is not None
-    assert sqlstate_of(conn, "SELECT * FROM api.refresh(%s)", [login[1]]) == "28000"  # the thief's replay
+    assert (
+        sqlstate_of(conn, "SELECT * FROM api.refresh(%s)", [login[1]]) == "28000"
+    )  # the thief's replay
     assert conn.execute("SELECT api.authenticate(%s)", [rotated[0]]).fetchone() == (None,)
     assert sqlstate_of(conn, "SELECT * FROM api.refresh(%s)", [rotated[1]]) == "28000"
 
@@ -217,24 +288,33 @@ def test_an_application_login_role_in_chatmem_app_calls_the_api_and_touches_noth
             run = tag()
             registered = app.execute(
                 "SELECT user_id, token FROM api.register_user('Web', %s, %s)",
-                [f"hc-web-{run}@example.test", PASSWORD]).fetchone()
+                [f"hc-web-{run}@example.test", PASSWORD],
+            ).fetchone()
             assert registered is not None
-            assert app.execute("SELECT api.authenticate(%s)", [registered[1]]).fetchone() == (registered[0],)
-            made = app.execute("SELECT session_id FROM api.create_session('anonymous', '{}', %s)",
-                               [registered[1]]).fetchone()
+            assert app.execute("SELECT api.authenticate(%s)", [registered[1]]).fetchone() == (
+                registered[0],
+            )
+            made = app.execute(
+                "SELECT session_id FROM api.create_session('anonymous', '{}', %s)", [registered[1]]
+            ).fetchone()
             assert made is not None
-            assert app.execute("SELECT api.add_message(%s, %s, 'user', 'hi')",
-                               [made[0], str(registered[0])]).fetchone() is not None
+            assert (
+                app.execute(
+                    "SELECT api.add_message(%s, %s, 'user', 'hi')", [made[0], str(registered[0])]
+                ).fetchone()
+                is not None
+            )
             refused = {
                 "read users": "SELECT * FROM public.users",
                 "read sessions": "SELECT * FROM public.conversation_sessions",
                 "read tokens": "SELECT * FROM public.auth_tokens",
-                "write messages": f"INSERT INTO public.conversation_messages (session_id, role, content)"
-                                  f" VALUES ('{made[0]}', 'user', 'direct')",
+                "write messages": "INSERT INTO public.conversation_messages"
+                f" (session_id, role, content) VALUES ('{made[0]}', 'user', 'direct')",
                 "update settings": "UPDATE public.chatmem_settings SET bcrypt_cost = 4",
                 "delete claims": "DELETE FROM public.session_claims",
                 "create in public": "CREATE TABLE public.hc_planted (x int)",
-                "create in api": "CREATE FUNCTION api.hc_planted() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+                "create in api": "CREATE FUNCTION api.hc_planted() RETURNS int"
+                " LANGUAGE sql AS 'SELECT 1'",
                 "call a helper": "SELECT chatmem_internal.settings()",
                 "purge": "SELECT api.purge_guest_sessions('1 day', true)",
                 "become the superuser": f"SET ROLE {superuser}",
@@ -242,8 +322,12 @@ def test_an_application_login_role_in_chatmem_app_calls_the_api_and_touches_noth
             }
             for what, statement in refused.items():
                 assert sqlstate_of(app, statement, []) == "42501", what
-            dsn = f"dbname={app.info.dbname} user={superuser} port={app.info.port} host={app.info.host}"
-            assert sqlstate_of(app, "SELECT public.dblink_exec(%s, 'DELETE FROM public.users')", [dsn]) == "2F003"
+            info = app.info
+            dsn = f"dbname={info.dbname} user={superuser} port={info.port} host={info.host}"
+            assert (
+                sqlstate_of(app, "SELECT public.dblink_exec(%s, 'DELETE FROM public.users')", [dsn])
+                == "2F003"
+            )
     finally:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
@@ -259,44 +343,66 @@ def test_no_plain_token_or_password_is_stored_anywhere_after_a_full_scenario(con
     conn.execute("SELECT api.create_or_get_session(%s, %s)", [f"hc-rest-{run}", guest])
     conn.execute("SELECT api.add_message(%s, %s, 'user', 'hello')", [f"hc-rest-{run}", guest])
     secrets = [password]
-    reg = conn.execute("SELECT token, refresh_token FROM api.register_user('Rest', %s, %s, %s)",
-                       [email, password, guest]).fetchone()
+    reg = conn.execute(
+        "SELECT token, refresh_token FROM api.register_user('Rest', %s, %s, %s)",
+        [email, password, guest],
+    ).fetchone()
     assert reg is not None
     secrets += list(reg)
-    sqlstate_of(conn, "SELECT * FROM api.login(%s, %s)", [email, password + "-wrong"])  # a failure is recorded
+    sqlstate_of(
+        conn, "SELECT * FROM api.login(%s, %s)", [email, password + "-wrong"]
+    )  # a failure is recorded
     secrets.append(password + "-wrong")
-    login = conn.execute("SELECT token, refresh_token FROM api.login(%s, %s)", [email.upper(), password]).fetchone()
+    login = conn.execute(
+        "SELECT token, refresh_token FROM api.login(%s, %s)", [email.upper(), password]
+    ).fetchone()
     assert login is not None
     secrets += list(login)
-    rotated = conn.execute("SELECT token, refresh_token FROM api.refresh(%s)", [login[1]]).fetchone()
+    rotated = conn.execute(
+        "SELECT token, refresh_token FROM api.refresh(%s)", [login[1]]
+    ).fetchone()
     assert rotated is not None
     secrets += list(rotated)
     sqlstate_of(conn, "SELECT * FROM api.refresh(%s)", [login[1]])  # reuse: revokes, via dblink
     conn.execute("SELECT * FROM api.create_session('anonymous', '{}', %s)", [reg[0]])
     conn.execute("SELECT api.require_user(%s)", [reg[0]])
     conn.execute("SELECT api.logout(%s)", [reg[0]])
-    tables = [r[0] for r in conn.execute(
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
+    ]
     assert "public.auth_tokens" in tables and "public.users" in tables
     for table in tables:
         for secret in secrets:
             # A row's text holds every column; a token stored as raw bytes
             # would show as its own hex in the bytea's text.
-            found = conn.execute(sql.SQL("SELECT count(*) FROM {} AS t WHERE strpos(lower(t::text), lower(%s)) > 0")
-                                 .format(sql.SQL(table)), [secret]).fetchone()
+            found = conn.execute(
+                sql.SQL(
+                    "SELECT count(*) FROM {} AS t WHERE strpos(lower(t::text), lower(%s)) > 0"
+                ).format(sql.SQL(table)),
+                [secret],
+            ).fetchone()
             assert found == (0,), f"{table} holds a secret in plain text"
-    stored = conn.execute("SELECT password_hash FROM public.users WHERE email = %s", [email]).fetchone()
+    stored = conn.execute(
+        "SELECT password_hash FROM public.users WHERE email = %s", [email]
+    ).fetchone()
     assert stored is not None and stored[0].startswith("$2a$")
-    hashes = conn.execute("SELECT count(*) FROM public.auth_tokens WHERE token_hash = ANY("
-                          " SELECT sha256(convert_to(s, 'UTF8')) FROM unnest(%s::text[]) AS s)",
-                          [secrets[1:3] + secrets[4:]]).fetchone()
+    hashes = conn.execute(
+        "SELECT count(*) FROM public.auth_tokens WHERE token_hash = ANY("
+        " SELECT sha256(convert_to(s, 'UTF8')) FROM unnest(%s::text[]) AS s)",
+        [secrets[1:3] + secrets[4:]],
+    ).fetchone()
     assert hashes == (6,), "each issued token is stored as its SHA-256"
 
 
 def test_passwords_are_bcrypt_at_cost_ten_or_more_by_default(conn: Conn) -> None:
-    default = conn.execute("SELECT column_default FROM information_schema.columns WHERE table_schema = 'public'"
-                           " AND table_name = 'chatmem_settings' AND column_name = 'bcrypt_cost'").fetchone()
+    default = conn.execute(
+        "SELECT column_default FROM information_schema.columns WHERE table_schema = 'public'"
+        " AND table_name = 'chatmem_settings' AND column_name = 'bcrypt_cost'"
+    ).fetchone()
     assert default is not None and int(default[0]) >= 10
     email = f"hc-cost-{tag()}@example.test"
     conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = DEFAULT")
@@ -304,11 +410,15 @@ def test_passwords_are_bcrypt_at_cost_ten_or_more_by_default(conn: Conn) -> None
         conn.execute("SELECT FROM api.register_user('Cost', %s, %s)", [email, PASSWORD])
     finally:
         conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
-    stored = conn.execute("SELECT password_hash FROM public.users WHERE email = %s", [email]).fetchone()
+    stored = conn.execute(
+        "SELECT password_hash FROM public.users WHERE email = %s", [email]
+    ).fetchone()
     assert stored is not None
     assert stored[0].startswith(f"$2a${int(default[0]):02d}$") and stored[0].startswith("$2a$10$")
     assert len(stored[0]) == 60
-    assert conn.execute("SELECT count(*) FROM api.login(%s, %s)", [email, PASSWORD]).fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM api.login(%s, %s)", [email, PASSWORD]).fetchone() == (
+        1,
+    )
 
 
 # ---------------------------------------------------------------- login timing
@@ -334,7 +444,9 @@ def test_unknown_email_and_wrong_password_take_the_same_time(conn: Conn) -> None
         for i in range(33):  # interleaved, so drift in machine load hits both alike
             u = attempt(f"hc-nobody-{run}-{i}@example.test")  # a fresh email: never throttled
             w = attempt(known)
-            conn.execute("DELETE FROM public.login_failures WHERE email = %s", [known])  # stay under the throttle
+            conn.execute(
+                "DELETE FROM public.login_failures WHERE email = %s", [known]
+            )  # stay under the throttle
             if i >= 3:  # warm-up
                 unknown.append(u)
                 wrong.append(w)
@@ -354,7 +466,9 @@ def login_state(conn: Conn, email: str, password: str) -> str | None:
 
 
 def failures(conn: Conn, email: str) -> int:
-    row = conn.execute("SELECT count(*) FROM public.login_failures WHERE email = lower(%s)", [email]).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM public.login_failures WHERE email = lower(%s)", [email]
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -374,8 +488,11 @@ def test_five_failures_throttle_the_email_until_the_window_passes(conn: Conn) ->
     assert login_state(conn, email.upper(), PASSWORD) == "CM001"
     assert failures(conn, email) == 5, "a throttled attempt is not counted again"
     # 16 minutes later (the window is 15), the right password works and clears the count.
-    conn.execute("UPDATE public.login_failures SET failed_at = failed_at - interval '16 minutes'"
-                 " WHERE email = lower(%s)", [email])
+    conn.execute(
+        "UPDATE public.login_failures SET failed_at = failed_at - interval '16 minutes'"
+        " WHERE email = lower(%s)",
+        [email],
+    )
     assert login_state(conn, email, PASSWORD) is None
     assert failures(conn, email) == 0
 
@@ -386,8 +503,11 @@ def test_the_window_counts_only_recent_failures(conn: Conn) -> None:
     for n in range(5):
         assert login_state(conn, email, f"wrong {n}") == "28P01"
     # Move one failure out of the window: four recent ones do not throttle.
-    conn.execute("UPDATE public.login_failures SET failed_at = now() - interval '15 minutes 1 second'"
-                 " WHERE id = (SELECT min(id) FROM public.login_failures WHERE email = lower(%s))", [email])
+    conn.execute(
+        "UPDATE public.login_failures SET failed_at = now() - interval '15 minutes 1 second'"
+        " WHERE id = (SELECT min(id) FROM public.login_failures WHERE email = lower(%s))",
+        [email],
+    )
     assert login_state(conn, email, "wrong again") == "28P01"
     assert login_state(conn, email, PASSWORD) == "CM001"
 
