@@ -63,9 +63,7 @@ def read_from(log: Path, offset: int, until: str) -> str:
         time.sleep(0.05)
 
 
-def fails(
-    conn: Conn, statement: sql.Composed | str, params: list[Any] | None = None
-) -> str | None:
+def fails(conn: Conn, statement: sql.Composed | str, params: list[Any] | None = None) -> str | None:
     try:
         conn.execute(statement, params)
     except psycopg.Error as exc:
