@@ -2,7 +2,7 @@
 -- how each is declared, who may execute and create what, and that the
 -- application role can call the API and touch no table.
 BEGIN;
-SELECT plan(125);
+SELECT plan(128);
 SELECT tests.fast_hashing();
 
 -- The public surface, exactly.
@@ -47,7 +47,8 @@ SELECT ok(
     (SELECT 'log_min_error_statement=panic' = ANY(proconfig) FROM pg_proc WHERE oid = f::regprocedure),
     format('%s (takes a password or token) sets log_min_error_statement = panic', f))
   FROM unnest(ARRAY['api.create_session(text,jsonb,text)', 'api.register_user(text,text,text,text)',
-                    'api.login(text,text,text)', 'api.refresh(text)', 'api.require_user(text)']) AS f;
+                    'api.login(text,text,text)', 'api.refresh(text)', 'api.require_user(text)',
+                    'api.logout(text)', 'api.authenticate(text)']) AS f;
 SELECT is(
     (SELECT count(DISTINCT p.proowner)::integer FROM pg_proc AS p
       WHERE p.pronamespace IN ('api'::regnamespace, 'chatmem_internal'::regnamespace)),
@@ -162,16 +163,16 @@ SELECT throws_ok(format('DELETE FROM public.%I', t), '42501', NULL, format('chat
                     'auth_tokens', 'session_claims', 'login_failures']) AS t;
 SELECT throws_ok('SELECT chatmem_internal.settings()', '42501', 'permission denied for schema chatmem_internal',
     'chatmem_app may not call a chatmem_internal helper');
--- dblink's functions are PUBLIC's (extension defaults); without a password a
--- non-superuser gets no connection, so the trust socket is no way around the above.
+-- PUBLIC lost EXECUTE on dblink's functions (migration 0010): the trust
+-- socket is no way around the above, and no outbound connection either.
 SELECT throws_ok(
     format('SELECT public.dblink_exec(%L, %L)', :'superuser_conninfo', 'DELETE FROM public.login_failures'),
-    '2F003', 'password is required', 'chatmem_app cannot reach the tables as the superuser through dblink');
+    '42501', 'permission denied for function dblink_exec',
+    'chatmem_app cannot reach the tables as the superuser through dblink');
 SELECT throws_ok(
-    format('SELECT public.dblink_exec(%L, %L)', :'superuser_conninfo' || ' password=x',
-           'DELETE FROM public.login_failures'),
-    '2F003', 'password is required',
-    'nor through dblink with a made-up password (the trust socket never asks for it)');
+    format('SELECT public.dblink_connect(%L)', 'host=example.com dbname=x user=x password=x'),
+    '42501', 'permission denied for function dblink_connect',
+    'nor open any outbound connection with dblink');
 
 -- ---------------------------------------------------------------- api as chatmem_app (17)
 SELECT is((api.create_or_get_session('priv-s1', 'priv-guest-1', '{"k": 1}')).metadata,
@@ -206,12 +207,12 @@ SELECT throws_ok($$SELECT api.purge_guest_sessions('1 day', true)$$, '42501',
 
 RESET ROLE;
 
--- ---------------------------------------------------------------- chatmem_admin (2)
+-- ---------------------------------------------------------------- chatmem_admin (3)
 SELECT function_privs_are('api', 'purge_guest_sessions', ARRAY['interval', 'boolean'], 'chatmem_admin',
     ARRAY['EXECUTE'], 'chatmem_admin may execute api.purge_guest_sessions');
--- Left out until db/functions/000-schemas.sql grants chatmem_admin USAGE on
--- schema api: calling api.purge_guest_sessions as chatmem_admin works.
 SET LOCAL ROLE chatmem_admin;
+SELECT lives_ok($$SELECT api.purge_guest_sessions('100 years', true)$$,
+    'chatmem_admin can call api.purge_guest_sessions');
 SELECT throws_ok($$SELECT * FROM public.conversation_sessions$$, '42501', NULL,
     'chatmem_admin may not read the tables directly either');
 RESET ROLE;

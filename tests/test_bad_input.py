@@ -111,14 +111,28 @@ CASES: list[Bad] = [
         "p_metadata",
         {"v": Jsonb({"blob": "x" * 70_000})},
     ),
-    # 9,900 levels: over 64 KiB as jsonb text.  (Deep nesting under 64 KiB is
-    # accepted today: see the report; that case is left out.)
+    # 9,900 levels: over 64 KiB as jsonb text.
     Bad(
         "cgs metadata deeply nested",
         CGS_META.replace("%(v)s", "%(v)s::jsonb"),
         "22023",
         "p_metadata",
         {"v": _deep_object(9_900)},
+    ),
+    # 40 levels: small, but deeper than the 32 allowed.
+    Bad(
+        "cgs metadata nested 40 levels",
+        CGS_META.replace("%(v)s", "%(v)s::jsonb"),
+        "22023",
+        "p_metadata",
+        {"v": _deep_object(40)},
+    ),
+    Bad(
+        "create_session context nested 40 levels",
+        CS_CTX.replace("%(v)s", "%(v)s::jsonb"),
+        "22023",
+        "p_context",
+        {"v": _deep_object(40)},
     ),
     Bad("create_session context array", CS_CTX, "22023", "p_context", {"v": Jsonb(["a"])}),
     Bad(

@@ -326,7 +326,7 @@ def test_an_application_login_role_in_chatmem_app_calls_the_api_and_touches_noth
             dsn = f"dbname={info.dbname} user={superuser} port={info.port} host={info.host}"
             assert (
                 sqlstate_of(app, "SELECT public.dblink_exec(%s, 'DELETE FROM public.users')", [dsn])
-                == "2F003"
+                == "42501"
             )
     finally:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -5,11 +5,12 @@ DROP SCHEMA IF EXISTS api CASCADE;
 DROP SCHEMA IF EXISTS chatmem_internal CASCADE;
 
 -- api: what applications call.  chatmem_app gets USAGE here and EXECUTE on
--- each function, and nothing on any table.
+-- each function, and nothing on any table; chatmem_admin gets the
+-- maintenance functions.
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS 'chatmem''s SQL API: the only thing applications may call.';
 REVOKE ALL ON SCHEMA api FROM PUBLIC;
-GRANT USAGE ON SCHEMA api TO chatmem_app;
+GRANT USAGE ON SCHEMA api TO chatmem_app, chatmem_admin;
 
 -- chatmem_internal: helpers the api functions share.  Nobody else may call them.
 CREATE SCHEMA chatmem_internal;

@@ -1,6 +1,9 @@
 CREATE FUNCTION api.logout(p_token text)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- A token is an argument here: a failed call (a timeout, a cancel) must not
+-- copy its statement text into the server log.
+SET log_min_error_statement = panic
 AS $$
 DECLARE
     v_revoked_live boolean;
