@@ -38,7 +38,8 @@ FAKE_HASH = "$2a$10$abcdefghijklmnopqrstuuWZmZ0nD5xIbkqyPn5Jr5yq5Lkk4oW9u"
 POPULATE_USERS = """
 INSERT INTO users (id, name, email, password_hash)
 SELECT md5('u' || g)::uuid, 'Bench user ' || g, 'bench-user-' || g || '@example.com', %(hash)s
-  FROM generate_series(%(first_guest)s::bigint, %(first_guest)s::bigint + %(guests)s::bigint - 1) AS g
+  FROM generate_series(%(first_guest)s::bigint,
+                       %(first_guest)s::bigint + %(guests)s::bigint - 1) AS g
  WHERE g %% 100 = 0
 """
 POPULATE_SESSIONS = """
@@ -53,7 +54,8 @@ SELECT 'session_' || (1700000000000 + i * 5000) || '_' || substr(md5(i::text), 1
        timestamp '2024-01-01' + i * interval '5 seconds',
        timestamp '2024-01-01' + i * interval '5 seconds'
   FROM generate_series(%(start)s::bigint, %(stop)s::bigint - 1) AS i,
-       LATERAL (SELECT %(first_guest)s::bigint + (i - %(start)s::bigint) %% %(guests)s::bigint) AS x(g)
+       LATERAL (SELECT %(first_guest)s::bigint
+                       + (i - %(start)s::bigint) %% %(guests)s::bigint) AS x(g)
 """
 
 CHATMEM_CLAIM = "SELECT chatmem_internal.claim_guest_sessions(%s, %s, 'register')"
@@ -87,14 +89,19 @@ def full_guests(start: int, stop: int, first_guest: int) -> list[str]:
     guests = -(-(stop - start) // 3)
     # Guest k (0-based in the step) owns rows start+k, start+k+guests, start+k+2*guests.
     return [
-        str(first_guest + k) for k in range(guests) if start + k + 2 * guests < stop and (first_guest + k) % 100 != 0
+        str(first_guest + k)
+        for k in range(guests)
+        if start + k + 2 * guests < stop and (first_guest + k) % 100 != 0
     ]
 
 
 def to_uuids(conn: psycopg.Connection[Any], numbers: list[str]) -> list[str]:
     """Guest numbers to the guest ids (UUID texts) the population SQL made of them."""
     rows = conn.execute(
-        "SELECT md5('g' || n)::uuid::text  FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(n, o) ORDER BY o",
+        (
+            "SELECT md5('g' || n)::uuid::text"
+            "  FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(n, o) ORDER BY o"
+        ),
         [numbers],
     ).fetchall()
     return [r[0] for r in rows]
@@ -170,7 +177,10 @@ def summarize(samples: list[float]) -> dict[str, Any]:
 def plan_summary(plans: list[str]) -> str:
     """The scan nodes of the claim's UPDATE plan, e.g. 'Index Scan using ..._guest_idx'."""
     for plan in plans:
-        if "Update on conversation_sessions" in plan or "Update on public.conversation_sessions" in plan:
+        if (
+            "Update on conversation_sessions" in plan
+            or "Update on public.conversation_sessions" in plan
+        ):
             scans = [
                 line.strip().split("  (")[0].lstrip("-> ").strip()
                 for line in plan.splitlines()
@@ -211,7 +221,9 @@ def run(
         start, first_guest = 0, 0
         candidates: list[str] = []
         for size in sorted(sizes):
-            with on_step(f"claim: growing both tables to {size:,} sessions", populate_seconds(size - start)):
+            with on_step(
+                f"claim: growing both tables to {size:,} sessions", populate_seconds(size - start)
+            ):
                 for conn in (cconn, bconn):
                     grow(conn, start, size, first_guest)
                 candidates += full_guests(start, size, first_guest)
@@ -222,7 +234,9 @@ def run(
             if len(picked) < 8:
                 raise BenchError(f"too few guests to claim at {size} sessions")
             with on_step(f"claim: chatmem at {size:,}", reps * 0.002 + 1):
-                samples = time_claims(cconn, chatmem_claim, user_id, picked, reps=reps, max_seconds=max_seconds)
+                samples = time_claims(
+                    cconn, chatmem_claim, user_id, picked, reps=reps, max_seconds=max_seconds
+                )
                 results["chatmem"][str(size)] = summarize(samples)
                 results["plans"]["chatmem"][str(size)] = plan_summary(
                     explain_claim(chatmem_url, chatmem_claim, user_id, picked[-1])

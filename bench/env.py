@@ -54,21 +54,27 @@ def pgbench_path() -> str:
         pass
     found = shutil.which("pgbench")
     if not found:
-        raise SystemExit("error: pgbench not found; run 'make install-system' (it ships with the server)")
+        raise SystemExit(
+            "error: pgbench not found; run 'make install-system' (it ships with the server)"
+        )
     return found
 
 
 def recreate_database(server_url: str, name: str) -> str:
     """Drop (if it exists) and create database ``name``; return its URL."""
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return target.with_database(server_url, name)
 
 
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def setup_chatmem(url: str) -> str:
@@ -90,7 +96,10 @@ def server_info(conn: Conn) -> dict[str, Any]:
     settings = {
         name: setting
         for name, setting in conn.execute(
-            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            (
+                "SELECT name, current_setting(name) FROM pg_settings"
+                " WHERE name = ANY(%s) ORDER BY name"
+            ),
             [RECORDED_SETTINGS],
         ).fetchall()
     }
@@ -99,7 +108,8 @@ def server_info(conn: Conn) -> dict[str, Any]:
 
 def chatmem_settings(conn: Conn) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT bcrypt_cost, guest_sessions_per_hour, password_min_length  FROM public.chatmem_settings"
+        "SELECT bcrypt_cost, guest_sessions_per_hour, password_min_length"
+        "  FROM public.chatmem_settings"
     ).fetchone()
     assert row is not None
     return {"bcrypt_cost": row[0], "guest_sessions_per_hour": row[1], "password_min_length": row[2]}

@@ -37,7 +37,9 @@ def pgbouncer_path() -> str:
     for candidate in (shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"):
         if candidate and Path(candidate).exists():
             return candidate
-    raise RuntimeError("pgbouncer not found; install Debian's pgbouncer package (make install-system)")
+    raise RuntimeError(
+        "pgbouncer not found; install Debian's pgbouncer package (make install-system)"
+    )
 
 
 @contextmanager
@@ -86,13 +88,19 @@ def running(
         deadline = time.monotonic() + 10
         while not socket.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
+                log = (
+                    (folder / "pgbouncer.log").read_text()
+                    if (folder / "pgbouncer.log").exists()
+                    else ""
+                )
                 raise RuntimeError(
-                    f"pgbouncer did not start: {proc.stderr.read().decode() if proc.stderr else ''}{log}"
+                    "pgbouncer did not start: "
+                    f"{proc.stderr.read().decode() if proc.stderr else ''}{log}"
                 )
             time.sleep(0.05)
         urls = {
-            db: target.dict_to_url({"host": str(folder), "port": PORT, "dbname": db, "user": user}) for db in databases
+            db: target.dict_to_url({"host": str(folder), "port": PORT, "dbname": db, "user": user})
+            for db in databases
         }
         yield urls
     finally:

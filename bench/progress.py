@@ -15,7 +15,9 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total_seconds: float, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total_seconds: float, *, enabled: bool = True, stream: TextIO | None = None
+    ) -> None:
         self.total = max(total_seconds, 1e-9)
         self.enabled = enabled
         self.stream = stream or sys.stderr

@@ -68,8 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="chatmem_bench",
         help="database to (re)create for chatmem; the older design's is <database>_baseline",
     )
-    p.add_argument("--out-dir", type=Path, default=env.BENCH_DIR / "results", help="where results go")
-    p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test (a few seconds)")
+    p.add_argument(
+        "--out-dir", type=Path, default=env.BENCH_DIR / "results", help="where results go"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes for a smoke test (a few seconds)"
+    )
     p.add_argument("--clients", help="client counts, comma-separated (default 1,2,8)")
     p.add_argument("--duration", type=int, help="seconds per pgbench run (default 20)")
     p.add_argument(
@@ -94,7 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="table sizes for the claim, comma-separated (default 10000,100000,1000000)",
     )
     p.add_argument("--claim-reps", type=int, help="timed chatmem claims per size (default 200)")
-    p.add_argument("--baseline-claim-reps", type=int, help="timed older-design claims per size (default 30)")
+    p.add_argument(
+        "--baseline-claim-reps", type=int, help="timed older-design claims per size (default 30)"
+    )
     p.add_argument("--claim-seconds", type=float, help="time cap per design and size (default 15)")
     p.add_argument("--account-reps", type=int, help="timed register/login pairs (default 20)")
     p.add_argument(
@@ -154,14 +160,18 @@ def pg_stat_top(url: str, limit: int = 12) -> list[dict[str, Any]]:
                 ORDER BY total_exec_time DESC LIMIT %s""",
             [limit],
         ).fetchall()
-    return [{"query": q, "calls": c, "total_ms": float(t), "mean_ms": float(m), "rows": r} for q, c, t, m, r in rows]
+    return [
+        {"query": q, "calls": c, "total_ms": float(t), "mean_ms": float(m), "rows": r}
+        for q, c, t, m, r in rows
+    ]
 
 
 def reset_pg_stat(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute(
-            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()), 0)"
         )
 
 
@@ -245,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         # For each client count, the three designs take turns in short rounds.
         pg: dict[str, dict[str, Any]] = {d: {} for d in throughput.DESIGNS}
         for n in clients:
-            rounds = throughput.interleaved(list(throughput.DESIGNS), args.rounds, functools.partial(pgbench_run, n=n))
+            rounds = throughput.interleaved(
+                list(throughput.DESIGNS), args.rounds, functools.partial(pgbench_run, n=n)
+            )
             for design, figs in rounds.items():
                 pg[design][str(n)] = throughput.combine_pgbench(figs)
         results["throughput"] = {"pgbench": pg}
@@ -284,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                 server, urls, clients=max(clients), rounds=args.rounds, run_one=pgbench_run
             )
 
-        with progress.step("accounts: register_user and login against crypt()", (args.account_reps + 1) * 0.5):
+        with progress.step(
+            "accounts: register_user and login against crypt()", (args.account_reps + 1) * 0.5
+        ):
             results["accounts"] = accounts.run(chatmem_url, reps=args.account_reps)
 
         results["claim"] = claim.run(

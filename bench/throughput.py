@@ -128,7 +128,9 @@ def run_pgbench(
     cmd.append(url)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BenchError(f"pgbench failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+        raise BenchError(
+            f"pgbench failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+        )
     figures = parse_pgbench(proc.stdout)
     if figures.get("failed", 0):
         raise BenchError(f"pgbench reported failed transactions:\n{proc.stdout}\n{proc.stderr}")
@@ -146,7 +148,9 @@ def run_pgbench(
 # -- the Python view ------------------------------------------------------------
 
 
-def _chatmem_caller(url: str, clients: int) -> tuple[Callable[[str, str], object], Callable[[], None], str]:
+def _chatmem_caller(
+    url: str, clients: int
+) -> tuple[Callable[[str, str], object], Callable[[], None], str]:
     """create_or_get_session through chatmem.Client (a plain psycopg call without it)."""
     try:
         from chatmem import Client
@@ -177,7 +181,9 @@ def _chatmem_caller(url: str, clients: int) -> tuple[Callable[[str, str], object
     return call_client, client.close, "chatmem.Client.create_or_get_session"
 
 
-def _baseline_caller(url: str, clients: int) -> tuple[Callable[[str, str], object], Callable[[], None], str]:
+def _baseline_caller(
+    url: str, clients: int
+) -> tuple[Callable[[str, str], object], Callable[[], None], str]:
     pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
         url, min_size=clients, max_size=clients, kwargs={"autocommit": True}, open=True
     )
@@ -211,7 +217,9 @@ def run_python(
         n = 0
         start_gate.wait()
         try:
-            while (calls is None and time.perf_counter() < deadline[0]) or (calls is not None and n < calls):
+            while (calls is None and time.perf_counter() < deadline[0]) or (
+                calls is not None and n < calls
+            ):
                 n += 1
                 sid = client_id * 1_000_000_000 + n
                 t0 = time.perf_counter()

@@ -23,7 +23,10 @@ from psycopg_pool import ConnectionPool
 SELECT_SESSION = "SELECT * FROM conversation_sessions WHERE session_id = %s"
 TOUCH_SESSION = "UPDATE conversation_sessions SET updated_at = NOW() WHERE session_id = %s"
 SELECT_USER = "SELECT id FROM users WHERE id = %s"
-INSERT_SESSION = "INSERT INTO conversation_sessions (session_id, user_id, metadata) VALUES (%s, %s, %s) RETURNING *"
+INSERT_SESSION = (
+    "INSERT INTO conversation_sessions (session_id, user_id, metadata)"
+    " VALUES (%s, %s, %s) RETURNING *"
+)
 # The older claim, as registration ran it: no index on the guest id, so every
 # call reads the whole table.
 CLAIM = (
@@ -62,11 +65,15 @@ def create_or_get_session(
         elif user_id == "anonymous":
             final_user_id = None
 
-        row = cur.execute(INSERT_SESSION, [session_id, final_user_id, json.dumps(final_metadata)]).fetchone()
+        row = cur.execute(
+            INSERT_SESSION, [session_id, final_user_id, json.dumps(final_metadata)]
+        ).fetchone()
         assert row is not None
         return row
 
 
-def claim_guest_sessions(conn: psycopg.Connection[Any], user_id: str, anonymous_user_id: str) -> int:
+def claim_guest_sessions(
+    conn: psycopg.Connection[Any], user_id: str, anonymous_user_id: str
+) -> int:
     """The older registration's session migration: returns how many sessions moved."""
     return len(conn.execute(CLAIM, [user_id, anonymous_user_id]).fetchall())
