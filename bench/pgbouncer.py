@@ -72,6 +72,7 @@ def running(
         f"pidfile = {folder}/pgbouncer.pid",
         "ignore_startup_parameters = extra_float_digits,options",
         "server_reset_query =",
+        f"admin_users = {user}",
     ]
     (folder / "pgbouncer.ini").write_text("\n".join(lines) + "\n")
     (folder / "userlist.txt").write_text(f'"{user}" ""\n')
