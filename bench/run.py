@@ -21,7 +21,7 @@ import psycopg
 
 from bench import accounts, claim, env, report, throughput
 from bench.progress import Progress
-from chatmem import target
+from chatmem import embedded, target
 
 DEFAULTS: dict[str, Any] = {
     "clients": "1,2,8",
@@ -130,6 +130,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def server_url(explicit: str | None) -> str:
+    """Where to create the benchmark's databases: the given server, else the embedded cluster.
+
+    On the embedded cluster the maintenance database ``postgres`` is used, which
+    always exists (chatmem's default database may not).
+    """
+    url = explicit or target.external_url()
+    return url or embedded.up().url("postgres")
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -179,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clients = _ints(args.clients)
     sizes = sorted(_ints(args.claim_sizes))
-    server = args.server_url or target.database_url()
+    server = server_url(args.server_url)
     pgbench = env.pgbench_path()
     started = time.time()
     date = dt.date.today().isoformat()
