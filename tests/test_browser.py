@@ -52,6 +52,18 @@ def conversation_buttons(page: Page) -> Any:
     return page.locator("#conversations li button")
 
 
+def open_conversation(page: Page, i: int) -> str:
+    """Click the i-th conversation and return its one message, once it is shown."""
+    button = conversation_buttons(page).nth(i)
+    session_id = button.get_attribute("data-session-id")
+    button.click()
+    # The page marks the button current only after the messages are in.
+    expect(page.locator(f'#conversations button[data-session-id="{session_id}"]')).to_have_attribute(
+        "aria-current", "true")
+    expect(page.locator("#messages li")).to_have_count(1)
+    return str(page.locator("#messages li").first.inner_text())
+
+
 def test_guest_chat_survives_sign_up_and_shows_on_another_profile(
         browser: Browser, base_url: str, admin: psycopg.Connection[Any]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -75,11 +87,7 @@ def test_guest_chat_survives_sign_up_and_shows_on_another_profile(
     # Stored, not just shown: a reload brings both conversations back.
     page.reload()
     expect(conversation_buttons(page)).to_have_count(2)
-    seen = set()
-    for i in range(2):
-        conversation_buttons(page).nth(i).click()
-        expect(page.locator("#messages li")).to_have_count(1)
-        seen.add(page.locator("#messages li").first.inner_text())
+    seen = {open_conversation(page, i) for i in range(2)}
     assert seen == {"How do refunds work?", "Can I change my plan?"}
     assert page.evaluate("localStorage.getItem('anonymousUserId')") == guest_id
     page.screenshot(path=str(ARTIFACTS / "1-guest-phone.png"), full_page=True)
@@ -110,12 +118,7 @@ def test_guest_chat_survives_sign_up_and_shows_on_another_profile(
     other.click("#login button[type=submit]")
     expect(other.locator("#notice")).to_contain_text("Welcome back")
     expect(conversation_buttons(other)).to_have_count(2)
-    texts = set()
-    for i in range(2):
-        conversation_buttons(other).nth(i).click()
-        expect(other.locator("#messages li")).to_have_count(1)
-        texts.add(other.locator("#messages li").first.inner_text())
-    assert texts == seen
+    assert {open_conversation(other, i) for i in range(2)} == seen
     other.screenshot(path=str(ARTIFACTS / "3-second-profile-desktop.png"), full_page=True)
 
     guest_ctx.close()

@@ -16,15 +16,15 @@ BEGIN
 
     EXECUTE format($f$
         CREATE FUNCTION chatmem_internal.crypt(p_password text, p_salt text) RETURNS text
-        LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+        LANGUAGE sql IMMUTABLE STRICT SECURITY INVOKER
         AS $$ SELECT %1$s.crypt(p_password, p_salt) $$;
 
         CREATE FUNCTION chatmem_internal.bcrypt_salt(p_cost integer) RETURNS text
-        LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+        LANGUAGE sql VOLATILE STRICT SECURITY INVOKER
         AS $$ SELECT %1$s.gen_salt('bf', p_cost) $$;
 
         CREATE FUNCTION chatmem_internal.random_bytes(p_count integer) RETURNS bytea
-        LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+        LANGUAGE sql VOLATILE STRICT SECURITY INVOKER
         AS $$ SELECT %1$s.gen_random_bytes(p_count) $$;
     $f$, v_pgcrypto);
 
@@ -33,7 +33,7 @@ BEGIN
     IF v_dblink IS NOT NULL THEN
         EXECUTE format($f$
             CREATE FUNCTION chatmem_internal.dblink_exec(p_conninfo text, p_sql text) RETURNS text
-            LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+            LANGUAGE sql VOLATILE STRICT SECURITY INVOKER
             AS $$ SELECT %1$s.dblink_exec(p_conninfo, p_sql) $$;
         $f$, v_dblink);
     END IF;

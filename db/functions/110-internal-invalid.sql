@@ -2,7 +2,7 @@
 -- the same way everywhere: "<field>: <what is wrong>".
 CREATE FUNCTION chatmem_internal.invalid(p_field text, p_problem text, p_hint text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
 AS $$
 BEGIN
     RAISE EXCEPTION USING

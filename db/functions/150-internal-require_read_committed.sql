@@ -4,7 +4,7 @@
 -- that explains nothing; refuse up front instead.
 CREATE FUNCTION chatmem_internal.require_read_committed(p_function text)
 RETURNS void
-LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN

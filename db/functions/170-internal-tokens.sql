@@ -2,7 +2,7 @@
 -- SHA-256 is stored.
 CREATE FUNCTION chatmem_internal.token_hash(p_token text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
 AS $$ SELECT sha256(convert_to(p_token, 'UTF8')) $$;
 COMMENT ON FUNCTION chatmem_internal.token_hash(text) IS 'SHA-256 of a token: the only form in which tokens are stored.';
 
@@ -10,7 +10,7 @@ COMMENT ON FUNCTION chatmem_internal.token_hash(text) IS 'SHA-256 of a token: th
 -- family for a login or registration, the same family for a refresh).
 CREATE FUNCTION chatmem_internal.issue_tokens(p_user_id uuid, p_family_id uuid)
 RETURNS TABLE (token text, refresh_token text, expires_at timestamptz)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 DECLARE
     v_settings public.chatmem_settings := chatmem_internal.settings();

@@ -2,7 +2,7 @@
 -- characters): the random part of the ids api.create_session makes.
 CREATE FUNCTION chatmem_internal.random_base36()
 RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 DECLARE
     v_number bigint := ('x' || encode(chatmem_internal.random_bytes(7), 'hex'))::bit(56)::bigint;

@@ -12,7 +12,7 @@
 -- such a wait would never be detected as a deadlock.
 CREATE FUNCTION chatmem_internal.autonomous(p_sql text)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 DECLARE
     v_socket   text := split_part(current_setting('unix_socket_directories'), ',', 1);
@@ -49,6 +49,6 @@ COMMENT ON FUNCTION chatmem_internal.autonomous(text) IS
 
 CREATE FUNCTION chatmem_internal.conninfo_quote(p_value text)
 RETURNS text
-LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
 AS $$ SELECT '''' || replace(replace(p_value, '\', '\\'), '''', '\''') || '''' $$;
 COMMENT ON FUNCTION chatmem_internal.conninfo_quote(text) IS 'Quote a value for a libpq conninfo string.';

@@ -9,7 +9,7 @@
 -- half of it) and leaves a WARNING and a count of 0.
 CREATE FUNCTION chatmem_internal.claim_guest_sessions(p_user_id uuid, p_anonymous_user_id text, p_method text)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $$
 DECLARE
     v_claimed integer;

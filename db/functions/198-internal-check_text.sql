@@ -1,7 +1,7 @@
 -- Message content, questions and answers: present, not blank, not huge.
 CREATE FUNCTION chatmem_internal.check_text(p_value text, p_field text)
-RETURNS void
-LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 DECLARE
     v_max integer := (chatmem_internal.settings()).message_max_chars;
@@ -15,7 +15,8 @@ BEGIN
                                                         char_length(p_value), v_max),
                                          'Split the text, or raise chatmem_settings.message_max_chars.');
     END IF;
+    RETURN p_value;
 END
 $$;
 COMMENT ON FUNCTION chatmem_internal.check_text(text, text) IS
-    'Raise 22023 if the text is NULL, blank or longer than chatmem_settings.message_max_chars.';
+    'Return the text unchanged, or raise 22023 if it is NULL, blank or longer than chatmem_settings.message_max_chars.';

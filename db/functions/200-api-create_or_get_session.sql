@@ -11,7 +11,7 @@ DECLARE
     v_metadata jsonb := chatmem_internal.json_object_arg(p_metadata, 'p_metadata');
     v_session  public.conversation_sessions;
 BEGIN
-    PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
+    p_session_id := chatmem_internal.check_id(p_session_id, 'p_session_id');
     IF v_caller.guest_id IS NOT NULL THEN
         v_metadata := v_metadata || jsonb_build_object('anonymousUserId', v_caller.guest_id);
     END IF;

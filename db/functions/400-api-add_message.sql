@@ -6,14 +6,14 @@ DECLARE
     v_caller chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
     v_id     bigint;
 BEGIN
-    PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
+    p_session_id := chatmem_internal.check_id(p_session_id, 'p_session_id');
     IF p_role IS NULL OR p_role NOT IN ('user', 'assistant', 'system') THEN
         PERFORM chatmem_internal.invalid('p_role',
                                          CASE WHEN p_role IS NULL THEN 'is required'
                                               ELSE format('%L is not a role', p_role) END,
                                          'Use user, assistant or system.');
     END IF;
-    PERFORM chatmem_internal.check_text(p_content, 'p_content');
+    p_content := chatmem_internal.check_text(p_content, 'p_content');
 
     -- One statement: mark the session active (its updated_at is what idle
     -- guest sessions are purged by) and append, only if the caller owns it.

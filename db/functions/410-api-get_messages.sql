@@ -11,7 +11,7 @@ AS $$
 DECLARE
     v_caller chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
 BEGIN
-    PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
+    p_session_id := chatmem_internal.check_id(p_session_id, 'p_session_id');
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         PERFORM chatmem_internal.invalid('p_limit',
                                          CASE WHEN p_limit IS NULL THEN 'is required'

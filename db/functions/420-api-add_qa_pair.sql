@@ -6,9 +6,9 @@ DECLARE
     v_caller chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
     v_id     bigint;
 BEGIN
-    PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
-    PERFORM chatmem_internal.check_text(p_question, 'p_question');
-    PERFORM chatmem_internal.check_text(p_answer, 'p_answer');
+    p_session_id := chatmem_internal.check_id(p_session_id, 'p_session_id');
+    p_question := chatmem_internal.check_text(p_question, 'p_question');
+    p_answer := chatmem_internal.check_text(p_answer, 'p_answer');
 
     WITH session AS (
         UPDATE public.conversation_sessions AS s

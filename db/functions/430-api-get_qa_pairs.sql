@@ -6,7 +6,7 @@ AS $$
 DECLARE
     v_caller chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
 BEGIN
-    PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
+    p_session_id := chatmem_internal.check_id(p_session_id, 'p_session_id');
     PERFORM chatmem_internal.session_for(p_session_id, v_caller);
     RETURN QUERY
     SELECT q.id, q.question, q.answer, q.created_at

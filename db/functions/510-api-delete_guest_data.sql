@@ -5,7 +5,7 @@ AS $$
 DECLARE
     v_deleted integer;
 BEGIN
-    PERFORM chatmem_internal.check_id(p_anonymous_user_id, 'p_anonymous_user_id');
+    p_anonymous_user_id := chatmem_internal.check_id(p_anonymous_user_id, 'p_anonymous_user_id');
     IF p_anonymous_user_id = 'anonymous' THEN
         PERFORM chatmem_internal.invalid('p_anonymous_user_id', '''anonymous'' is no guest id',
                                          'Pass the guest id whose sessions should be erased.');

@@ -31,17 +31,22 @@ SUPERUSER = "postgres"
 DEFAULT_DATABASE = "chatmem"
 MIN_MAJOR = 15
 
-# Settings written once into the cluster's postgresql.conf.  Durability stays
-# at PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on):
-# the crash tests and the benchmark rely on a cluster that keeps its promises.
-SERVER_SETTINGS = """
-# --- chatmem embedded cluster ---
+# Settings of the embedded cluster, rewritten into chatmem.conf (included by
+# postgresql.conf) before every start, so a newer chatmem updates an older
+# cluster.  Durability stays at PostgreSQL's defaults (fsync,
+# synchronous_commit, full_page_writes on): the crash tests and the benchmark
+# rely on a cluster that keeps its promises.  shared_buffers is sized for a
+# million sessions with their indexes (about 400 MB), instead of the 128 MB
+# default meant for machines of twenty years ago.
+SERVER_SETTINGS = """# Written by chatmem before every start: edits here are lost.
 listen_addresses = ''
 unix_socket_permissions = 0700
 shared_preload_libraries = 'pg_stat_statements'
+shared_buffers = '512MB'
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_error_statement = error
 """
+INCLUDE_LINE = "include_if_exists = 'chatmem.conf'\n"
 
 
 @dataclass(frozen=True)
@@ -208,8 +213,19 @@ def _initdb(cluster: Cluster, bindir: Path) -> None:
         "initdb",
         cluster,
     )
-    with (cluster.data_dir / "postgresql.conf").open("a") as conf:
-        conf.write(SERVER_SETTINGS)
+
+
+def _write_settings(cluster: Cluster) -> None:
+    """chatmem.conf with SERVER_SETTINGS, and postgresql.conf including it."""
+    main_conf = cluster.data_dir / "postgresql.conf"
+    if INCLUDE_LINE not in main_conf.read_text():
+        with main_conf.open("a") as conf:
+            conf.write("\n# chatmem's own settings\n" + INCLUDE_LINE)
+    ours = cluster.data_dir / "chatmem.conf"
+    ours.write_text(SERVER_SETTINGS)
+    user = _server_user()
+    if user:
+        shutil.chown(ours, user=user, group=None)
 
 
 def up(cluster: Cluster | None = None) -> Cluster:
@@ -220,6 +236,7 @@ def up(cluster: Cluster | None = None) -> Cluster:
     bindir = find_bindir()
     if not (cluster.data_dir / "PG_VERSION").exists():
         _initdb(cluster, bindir)
+    _write_settings(cluster)
     _prepare_dir(cluster.socket_dir, 0o700)
     options = f"-p {cluster.port} -k {cluster.socket_dir}"
     _run(

@@ -10,6 +10,10 @@ if (!store.getItem("anonymousUserId")) {
 }
 const guestId = store.getItem("anonymousUserId");
 let current = null;
+// Answers can arrive out of order (a slow first load after a quick click):
+// each load or open counts, and only the latest may touch the page.
+let loads = 0;
+let opens = 0;
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,7 +49,9 @@ function showIdentity() {
 }
 
 async function loadConversations() {
+  const mine = ++loads;
   const { data } = await call("GET", "/api/chat/sessions");
+  if (mine !== loads) return;
   const list = $("conversations");
   list.replaceChildren();
   data.forEach((session, i) => {
@@ -65,7 +71,9 @@ async function loadConversations() {
 
 async function open(sessionId) {
   current = sessionId;
+  const mine = ++opens;
   const { data } = await call("GET", `/api/chat/session/${encodeURIComponent(sessionId)}/messages`);
+  if (mine !== opens) return;
   const list = $("messages");
   list.replaceChildren(...data.map((m) => {
     const li = document.createElement("li");

@@ -1,0 +1,1 @@
+DROP STATISTICS public.conversation_sessions_guest_id_stats;
