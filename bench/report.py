@@ -133,6 +133,14 @@ def table(results: dict[str, Any]) -> str:
             f"ratio {results['ratios']['python_chatmem_over_baseline']:.2f}"
         )
         lines.append(f"    chatmem via {py['chatmem']['driver']}")
+    gw = results["throughput"].get("gateway")
+    if gw:
+        lines.append(
+            f"  HTTP gateway (1 client): POST /api/chat/session {gw['http']['calls_per_s']:,.0f}/s "
+            f"(median {gw['http']['latency_median_ms']:.2f} ms) against chatmem.Client.create_session "
+            f"{gw['client']['calls_per_s']:,.0f}/s (median {gw['client']['latency_median_ms']:.2f} ms): "
+            f"ratio {gw['http_over_client']:.2f}, +{gw['added_ms']:.2f} ms per call"
+        )
     lines.append("")
     lines.append("Claim of a guest's 3 sessions, rolled back (median / p95 ms)")
     lines.append(f"  {'rows':>10}  {'chatmem':>17}  {'older design':>19}  {'speedup':>8}")

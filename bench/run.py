@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from bench import accounts, claim, env, report, throughput
+from bench import accounts, claim, env, gateway, report, throughput
 from bench.progress import Progress
 from chatmem import embedded, target
 
@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "baseline_claim_reps": 30,
     "claim_seconds": 15.0,
     "account_reps": 20,
+    "gateway_calls": 2000,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -50,6 +51,7 @@ QUICK: dict[str, Any] = {
     "baseline_claim_reps": 5,
     "claim_seconds": 2.0,
     "account_reps": 2,
+    "gateway_calls": 30,
 }
 
 
@@ -104,6 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--claim-seconds", type=float, help="time cap per design and size (default 15)")
     p.add_argument("--account-reps", type=int, help="timed register/login pairs (default 20)")
     p.add_argument(
+        "--gateway-calls", type=int, help="POST /api/chat/session calls, and as many client calls (default 2000)"
+    )
+    p.add_argument(
         "--pgbouncer",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -151,6 +156,7 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
     if args.pgbouncer:
         total += 6 * args.rounds * per_round + 1
     total += (args.account_reps + 1) * 0.5
+    total += 2 + 2 * args.gateway_calls / 500
     previous = 0
     for size in sorted(sizes):
         total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
@@ -298,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         results["throughput"]["python"] = {
             design: throughput.combine_python(figs) for design, figs in py_rounds.items()
         }
+
+        with progress.step("http: the gateway against the client", 2 + 2 * args.gateway_calls / 500):
+            results["throughput"]["gateway"] = gateway.run(chatmem_url, calls=args.gateway_calls)
 
         if args.pgbouncer:
             from bench import pgbouncer

@@ -74,6 +74,12 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         py = data["throughput"]["python"][design]
         assert py["calls"] == TRANSACTIONS and _positive(py["calls_per_s"])
         assert py["latency_p95_ms"] >= py["latency_median_ms"] > 0
+    # Issue 7's line: the gateway against the client, the same work each way.
+    gw = data["throughput"]["gateway"]
+    for way in ("client", "http"):
+        assert gw[way]["calls"] == 30 and _positive(gw[way]["calls_per_s"])
+    assert _positive(gw["http_over_client"])
+    assert "HTTP gateway (1 client)" in proc.stdout
 
     # 4: both claims at every size; chatmem's served by its index, the older by a scan.
     claim = data["claim"]
