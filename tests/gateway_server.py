@@ -20,11 +20,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(conninfo: str, **app_options: object) -> Iterator[str]:
-    """Yield the base URL of a gateway serving ``conninfo``; stop it afterwards."""
+def running_gateway(conninfo: str, *, log_level: str = "warning", **app_options: object) -> Iterator[str]:
+    """Yield the base URL of a gateway serving ``conninfo``; stop it afterwards.
+
+    uvicorn's own logging setup is skipped (``log_config=None``), so its
+    records, the access log included, reach pytest's ``caplog``.
+    """
     port = free_port()
     config = uvicorn.Config(create_app(conninfo, **app_options),  # type: ignore[arg-type]
-                            host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+                            host="127.0.0.1", port=port, log_level=log_level, lifespan="on",
+                            log_config=None, access_log=True)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -304,3 +305,21 @@ def test_cors_is_off_by_default(http: httpx.Client) -> None:
     response = http.options("/api/chat/sessions", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_no_password_or_token_reaches_the_gateways_log(admin_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    password, wrong = "secret-" + uuid.uuid4().hex, "wrong-" + uuid.uuid4().hex
+    address = email()
+    with caplog.at_level(logging.DEBUG), running_gateway(admin_url, log_level="debug") as url, \
+            httpx.Client(base_url=url, timeout=30) as http:
+        registered = http.post("/api/auth/register", json={"name": "L", "email": address, "password": password})
+        token = registered.json()["data"]["token"]
+        refresh = registered.json()["data"]["refreshToken"]
+        assert http.post("/api/auth/login", json={"email": address, "password": wrong}).status_code == 401
+        http.get("/api/chat/sessions", headers={"Authorization": f"Bearer {token}"})
+        http.post("/api/auth/refresh", json={"refreshToken": refresh})
+        http.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "POST /api/auth/login" in logged, "the access log was not captured: the check would prove nothing"
+    for secret in (password, wrong, token, refresh):
+        assert secret not in logged
