@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from chatmem import migrate, target
+from helpers import Conn, connect, settings_changed
 
 TEST_DATABASE = "chatmem_test"
 
@@ -60,3 +61,20 @@ def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """An autocommit superuser connection to the test database."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module")
+def fast_bcrypt(admin_url: str) -> Iterator[None]:
+    """bcrypt at cost 4 for the module that asks (its old cost restored afterwards).
+
+    A test of the default cost sets ``bcrypt_cost = DEFAULT`` for itself.
+    """
+    with settings_changed(admin_url, bcrypt_cost=4):
+        yield
+
+
+@pytest.fixture(scope="module")
+def conn(admin_url: str, fast_bcrypt: None) -> Iterator[Conn]:
+    """An autocommit superuser connection shared by a module's tests, with bcrypt at cost 4."""
+    with connect(admin_url) as c:
+        yield c

@@ -8,7 +8,6 @@ docs/errors.md lists; SQL text in every string argument is only ever data.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,19 +300,6 @@ def _table_versions(conn: Conn) -> dict[str, tuple[int, int]]:
         assert row is not None
         out[table] = (row[0], row[1])
     return out
-
-
-@pytest.fixture(scope="module")
-def conn(admin_url: str) -> Iterator[Conn]:
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute("SELECT bcrypt_cost FROM public.chatmem_settings").fetchone()
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield c
-        finally:
-            c.execute(
-                "UPDATE public.chatmem_settings SET bcrypt_cost = %s", [old[0] if old else 10]
-            )
 
 
 def _expire(conn: Conn, *tokens: str) -> None:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from chatmem import migrate, sql_files
+from helpers import change_settings
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 SESSIONS = 100_000
@@ -81,7 +82,7 @@ def big_db(scratch_db: str) -> Iterator[str]:
     """A migrated scratch database holding 100k sessions, about 3 per guest, ~1% owned by users."""
     migrate.migrate(scratch_db)
     with psycopg.connect(scratch_db, autocommit=True) as conn:
-        conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
+        change_settings(conn, bcrypt_cost=4)  # a scratch database: nothing to restore
         conn.execute("""
             INSERT INTO public.users (name, email, password_hash)
             SELECT 'User ' || u, 'user' || u || '@example.test', 'not a hash'

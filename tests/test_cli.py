@@ -7,7 +7,6 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +18,10 @@ import chatmem
 from chatmem.cli.app import app
 
 PASSWORD = "correct horse battery"
-OWN_TEST_DATABASE = "chatmem_test_client"
 EVERY_COMMAND = [
     [], ["session"], ["session", "new"], ["session", "open"], ["sessions"], ["say"], ["history"],
     ["qa"], ["register"], ["login"], ["logout"], ["whoami"], ["migrate"],
 ]
-
-
-@pytest.fixture(scope="session")
-def cli_fast_bcrypt(admin_url: str) -> Iterator[None]:
-    """bcrypt at cost 4, only in this suite's own database (restored afterwards)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT current_database(), bcrypt_cost FROM chatmem_settings"
-        ).fetchone()
-        assert row is not None
-        if row[0] != OWN_TEST_DATABASE:
-            yield
-            return
-        conn.execute("UPDATE chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield
-        finally:
-            conn.execute("UPDATE chatmem_settings SET bcrypt_cost = %s", [row[1]])
 
 
 class Device:
@@ -83,12 +63,12 @@ class Device:
 
 
 @pytest.fixture
-def device(admin_url: str, tmp_path: Path, cli_fast_bcrypt: None) -> Device:
+def device(admin_url: str, tmp_path: Path, fast_bcrypt: None) -> Device:
     return Device(admin_url, tmp_path / "laptop" / "state.json")
 
 
 @pytest.fixture
-def second_device(admin_url: str, tmp_path: Path, cli_fast_bcrypt: None) -> Device:
+def second_device(admin_url: str, tmp_path: Path, fast_bcrypt: None) -> Device:
     return Device(admin_url, tmp_path / "phone" / "state.json")
 
 

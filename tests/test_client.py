@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,28 +17,10 @@ from psycopg.conninfo import make_conninfo
 import chatmem
 from chatmem import api_errors, migrate
 from chatmem.api_errors import CODES, ChatmemError
+from helpers import run_threads
 
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parent.parent
-OWN_TEST_DATABASE = "chatmem_test_client"
-
-
-@pytest.fixture(scope="session")
-def fast_bcrypt(admin_url: str) -> Iterator[None]:
-    """bcrypt at cost 4, only in this suite's own database (restored afterwards)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT current_database(), bcrypt_cost FROM chatmem_settings"
-        ).fetchone()
-        assert row is not None
-        if row[0] != OWN_TEST_DATABASE:
-            yield
-            return
-        conn.execute("UPDATE chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield
-        finally:
-            conn.execute("UPDATE chatmem_settings SET bcrypt_cost = %s", [row[1]])
 
 
 @pytest.fixture(scope="module")
@@ -507,11 +488,7 @@ def test_one_client_shared_by_many_threads(admin_url: str, fast_bcrypt: None) ->
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_threads(workers, work)
     assert errors == []
     assert results == {n: [f"w{n}-{i}" for i in range(per_worker)] for n in range(workers)}
 

@@ -7,73 +7,26 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-Conn = psycopg.Connection[tuple[Any, ...]]
+# ``connect`` is looked up here by the tests, so that test_pgbouncer can swap it.
+from helpers import Conn, connect, guest_sessions, run_threads, settings_changed, tag
+
 PASSWORD = "correct horse"
-
-
-def run_threads(count: int, target: Callable[[int], None]) -> None:
-    """Run ``target(0..count-1)`` in threads and wait for all; re-raise the first failure."""
-    failures: list[BaseException] = []
-
-    def wrapped(n: int) -> None:
-        try:
-            target(n)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=wrapped, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-        assert not t.is_alive(), "a worker hung (deadlock?)"
-    if failures:
-        raise failures[0]
+# bcrypt at cost 4 and the default guest cap, which test_guest_cap_is_exact_under_concurrency counts on.
+SETTINGS: dict[str, object] = {"bcrypt_cost": 4, "guest_sessions_per_hour": 100}
 
 
 @pytest.fixture(scope="module")
 def url(admin_url: str) -> Iterator[str]:
     """The test database with bcrypt cost 4 and the default guest cap (100) for this module."""
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute(
-            "SELECT bcrypt_cost, guest_sessions_per_hour FROM public.chatmem_settings"
-        ).fetchone()
-        assert old is not None
-        c.execute(
-            "UPDATE public.chatmem_settings SET bcrypt_cost = 4, guest_sessions_per_hour = 100"
-        )
-        try:
-            yield admin_url
-        finally:
-            c.execute(
-                "UPDATE public.chatmem_settings SET bcrypt_cost = %s, guest_sessions_per_hour = %s",
-                list(old),
-            )
-
-
-def connect(url: str) -> Conn:
-    return psycopg.connect(url, autocommit=True)
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def guest_sessions(conn: Conn, guest: str, prefix: str, count: int) -> list[str]:
-    """``count`` sessions of ``guest``, each with one message."""
-    ids = [f"{prefix}-{i}" for i in range(count)]
-    for sid in ids:
-        conn.execute("SELECT api.create_or_get_session(%s, %s)", [sid, guest])
-        conn.execute("SELECT api.add_message(%s, %s, 'user', %s)", [sid, guest, f"hello {sid}"])
-    return ids
+    with settings_changed(admin_url, **SETTINGS):
+        yield admin_url
 
 
 def check_claims_agree(

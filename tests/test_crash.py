@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from chatmem import embedded, migrate
+from helpers import change_settings
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
@@ -75,7 +76,7 @@ def test_an_immediate_stop_mid_burst_loses_no_acknowledged_registration(
             ).fetchall()
         )
         assert settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
+        change_settings(c, bcrypt_cost=4)  # a throwaway cluster: nothing to restore
         c.execute(
             "INSERT INTO public.conversation_sessions (session_id, metadata)"
             " SELECT g || '-s' || i, jsonb_build_object('anonymousUserId', g)"

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from gateway_server import running_gateway
+from helpers import settings_changed
 
 GUIDE_GUEST = "b6b8561f-8fcb-4000-892a-457e1fd12f76"
 
@@ -196,15 +197,12 @@ def test_cm001_throttled_login_is_429(http: httpx.Client) -> None:
     assert_error(http.post("/api/auth/login", json={"email": address, "password": "wrong-pass"}), 429, "CM001")
 
 
-def test_cm002_guest_session_cap_is_429(http: httpx.Client, admin: psycopg.Connection[Any]) -> None:
-    admin.execute("UPDATE chatmem_settings SET guest_sessions_per_hour = 2")
-    try:
+def test_cm002_guest_session_cap_is_429(http: httpx.Client, admin_url: str) -> None:
+    with settings_changed(admin_url, guest_sessions_per_hour=2):
         guest = unique("capped")
         for _ in range(2):
             assert http.post("/api/chat/session", json={"userId": guest}).status_code == 201
         assert_error(http.post("/api/chat/session", json={"userId": guest}), 429, "CM002")
-    finally:
-        admin.execute("UPDATE chatmem_settings SET guest_sessions_per_hour = DEFAULT")
 
 
 # -- bad bodies ----------------------------------------------------------------

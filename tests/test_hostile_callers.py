@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import statistics
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,25 +15,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from helpers import settings_changed, tag
+
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture(scope="module")
-def conn(admin_url: str) -> Iterator[Conn]:
-    """An autocommit superuser connection, with bcrypt cost 4 for this module."""
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute("SELECT bcrypt_cost FROM public.chatmem_settings").fetchone()
-        assert old is not None
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield c
-        finally:
-            c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = %s", [old[0]])
 
 
 def sqlstate_of(conn: Conn, query: str, params: list[Any]) -> str | None:
@@ -58,6 +41,18 @@ class World:
     sa: str  # alice's session
     sga: str  # guest ga's session
     so: str  # an open session (no owner)
+
+    def intruders(self) -> list[tuple[str, str | None]]:
+        """(session, caller) pairs where the caller is not the session's owner."""
+        return [
+            (self.sa, self.bob),
+            (self.sa, self.ga),
+            (self.sa, None),
+            (self.sa, "anonymous"),
+            (self.sga, self.gb),
+            (self.sga, self.alice),
+            (self.sga, None),
+        ]
 
 
 @pytest.fixture
@@ -149,16 +144,7 @@ def test_create_or_get_session_returns_a_session_only_to_its_owner(
 ) -> None:
     w = world
     sa_before, sga_before = session_row(conn, w.sa), session_row(conn, w.sga)
-    for session, intruder in (
-        (w.sa, w.bob),
-        (w.sa, w.ga),
-        (w.sa, None),
-        (w.sa, "anonymous"),
-        (w.sga, w.gb),
-        (w.sga, w.bob),
-        (w.sga, None),
-        (w.sga, w.alice),
-    ):
+    for session, intruder in [*w.intruders(), (w.sga, w.bob)]:
         state = sqlstate_of(conn, "SELECT api.create_or_get_session(%s, %s)", [session, intruder])
         assert state == "42501", f"{intruder} opened {session}"
     assert session_row(conn, w.sa) == sa_before, "a refused call bumped or changed the row"
@@ -193,15 +179,7 @@ def test_messages_and_qa_pairs_of_a_session_are_its_owners_only(
 ) -> None:
     w = world
     sa_counts, sga_counts = counts(conn, w.sa), counts(conn, w.sga)
-    for session, intruder in (
-        (w.sa, w.bob),
-        (w.sa, w.ga),
-        (w.sa, None),
-        (w.sa, "anonymous"),
-        (w.sga, w.gb),
-        (w.sga, w.alice),
-        (w.sga, None),
-    ):
+    for session, intruder in w.intruders():
         assert sqlstate_of(conn, call, [session, intruder]) == "42501", f"{intruder} used {session}"
     assert counts(conn, w.sa) == sa_counts and counts(conn, w.sga) == sga_counts
     assert sqlstate_of(conn, call, [f"hc-missing-{tag()}", w.alice]) == "P0002"
@@ -398,18 +376,15 @@ def test_no_plain_token_or_password_is_stored_anywhere_after_a_full_scenario(con
     assert hashes == (6,), "each issued token is stored as its SHA-256"
 
 
-def test_passwords_are_bcrypt_at_cost_ten_or_more_by_default(conn: Conn) -> None:
+def test_passwords_are_bcrypt_at_cost_ten_or_more_by_default(conn: Conn, admin_url: str) -> None:
     default = conn.execute(
         "SELECT column_default FROM information_schema.columns WHERE table_schema = 'public'"
         " AND table_name = 'chatmem_settings' AND column_name = 'bcrypt_cost'"
     ).fetchone()
     assert default is not None and int(default[0]) >= 10
     email = f"hc-cost-{tag()}@example.test"
-    conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = DEFAULT")
-    try:
+    with settings_changed(admin_url, bcrypt_cost=sql.DEFAULT):
         conn.execute("SELECT FROM api.register_user('Cost', %s, %s)", [email, PASSWORD])
-    finally:
-        conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
     stored = conn.execute(
         "SELECT password_hash FROM public.users WHERE email = %s", [email]
     ).fetchone()
@@ -424,34 +399,33 @@ def test_passwords_are_bcrypt_at_cost_ten_or_more_by_default(conn: Conn) -> None
 # ---------------------------------------------------------------- login timing
 
 
-def test_unknown_email_and_wrong_password_take_the_same_time(conn: Conn) -> None:
+def test_unknown_email_and_wrong_password_take_the_same_time(conn: Conn, admin_url: str) -> None:
     """Over 30 attempts each at the default bcrypt cost, the medians differ by at most 25%."""
     run = tag()
     known = f"hc-timing-{run}@example.test"
-    conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = DEFAULT")
     try:
-        conn.execute("SELECT FROM api.register_user('Timing', %s, %s)", [known, PASSWORD])
-        unknown: list[float] = []
-        wrong: list[float] = []
+        with settings_changed(admin_url, bcrypt_cost=sql.DEFAULT):
+            conn.execute("SELECT FROM api.register_user('Timing', %s, %s)", [known, PASSWORD])
+            unknown: list[float] = []
+            wrong: list[float] = []
 
-        def attempt(email: str) -> float:
-            start = time.perf_counter()
-            state = sqlstate_of(conn, "SELECT * FROM api.login(%s, 'not the password')", [email])
-            elapsed = time.perf_counter() - start
-            assert state == "28P01"
-            return elapsed
+            def attempt(email: str) -> float:
+                start = time.perf_counter()
+                state = sqlstate_of(conn, "SELECT * FROM api.login(%s, 'not the password')", [email])
+                elapsed = time.perf_counter() - start
+                assert state == "28P01"
+                return elapsed
 
-        for i in range(33):  # interleaved, so drift in machine load hits both alike
-            u = attempt(f"hc-nobody-{run}-{i}@example.test")  # a fresh email: never throttled
-            w = attempt(known)
-            conn.execute(
-                "DELETE FROM public.login_failures WHERE email = %s", [known]
-            )  # stay under the throttle
-            if i >= 3:  # warm-up
-                unknown.append(u)
-                wrong.append(w)
+            for i in range(33):  # interleaved, so drift in machine load hits both alike
+                u = attempt(f"hc-nobody-{run}-{i}@example.test")  # a fresh email: never throttled
+                w = attempt(known)
+                conn.execute(
+                    "DELETE FROM public.login_failures WHERE email = %s", [known]
+                )  # stay under the throttle
+                if i >= 3:  # warm-up
+                    unknown.append(u)
+                    wrong.append(w)
     finally:
-        conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
         conn.execute("DELETE FROM public.login_failures WHERE email LIKE %s", [f"hc-%-{run}%"])
     m_unknown, m_wrong = statistics.median(unknown), statistics.median(wrong)
     assert abs(m_unknown - m_wrong) <= 0.25 * max(m_unknown, m_wrong), (m_unknown, m_wrong)

@@ -9,12 +9,12 @@ import queue
 import random
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+
+from helpers import connect, guest_sessions, run_threads, tag
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
@@ -25,24 +25,10 @@ PURGE_AFTER = "29 years"
 PER_GUEST = 8
 
 
-def tag() -> str:
-    return uuid.uuid4().hex[:10]
-
-
 @pytest.fixture(scope="module")
-def url(admin_url: str) -> Iterator[str]:
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute("SELECT bcrypt_cost FROM public.chatmem_settings").fetchone()
-        assert old is not None
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield admin_url
-        finally:
-            c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = %s", [old[0]])
-
-
-def connect(url: str) -> Conn:
-    return psycopg.connect(url, autocommit=True)
+def url(admin_url: str, fast_bcrypt: None) -> str:
+    """The test database, with bcrypt at cost 4 for this module."""
+    return admin_url
 
 
 def feed_idle_guest(conn: Conn, guest: str, count: int) -> list[str]:
@@ -233,11 +219,7 @@ def test_a_guest_erasing_its_data_while_registering_loses_or_keeps_each_session_
     run = tag()
     guest = f"lc-erase-{run}"
     with connect(url) as c:
-        ids = [f"{guest}-{i}" for i in range(40)]
-        for sid in ids:
-            c.execute("SELECT api.create_or_get_session(%s, %s)", [sid, guest])
-            c.execute("SELECT api.add_message(%s, %s, 'user', 'hello')", [sid, guest])
-            c.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [sid, guest])
+        ids = guest_sessions(c, guest, guest, 40, message="hello", qa=True)
     barrier = threading.Barrier(2)
     result: dict[str, Any] = {}
     errors: list[str] = []
@@ -258,11 +240,7 @@ def test_a_guest_erasing_its_data_while_registering_loses_or_keeps_each_session_
             except psycopg.Error as exc:
                 errors.append(f"{exc.sqlstate} {exc}")
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_threads(2, worker, timeout=60)
     assert errors == []
     (deleted,) = result["deleted"]
     user_id, migrated = result["registered"]
@@ -293,9 +271,7 @@ def test_delete_guest_data_erases_only_the_guests_unclaimed_sessions(url: str) -
     run = tag()
     guest, other = f"lc-dgd-{run}", f"lc-dgd-other-{run}"
     with connect(url) as c:
-        for i in range(3):
-            c.execute("SELECT api.create_or_get_session(%s, %s)", [f"{guest}-{i}", guest])
-            c.execute("SELECT api.add_message(%s, %s, 'user', 'm')", [f"{guest}-{i}", guest])
+        guest_sessions(c, guest, guest, 3, message="m")
         c.execute("SELECT api.create_or_get_session(%s, %s)", [f"{other}-0", other])
         user = c.execute(
             "SELECT user_id FROM api.register_user('D', %s, %s, %s)",
@@ -324,13 +300,7 @@ def test_sessions_of_a_deleted_user_are_kept_but_nobody_reads_uses_or_claims_the
     run = tag()
     guest = f"lc-del-guest-{run}"
     with connect(url) as c:
-        for i in range(2):
-            c.execute("SELECT api.create_or_get_session(%s, %s)", [f"lc-del-{run}-{i}", guest])
-            c.execute(
-                "SELECT api.add_message(%s, %s, 'user', 'before sign-up')",
-                [f"lc-del-{run}-{i}", guest],
-            )
-            c.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [f"lc-del-{run}-{i}", guest])
+        guest_sessions(c, guest, f"lc-del-{run}", 2, message="before sign-up", qa=True)
         doomed = c.execute(
             "SELECT user_id, token FROM api.register_user('Doomed', %s, %s, %s)",
             [f"lc-doomed-{run}@example.test", PASSWORD, guest],

@@ -25,6 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 import test_concurrency
 from chatmem import Client, ForbiddenSession
+from helpers import settings_changed
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -51,21 +52,15 @@ def bouncer_url(admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def url(admin_url: str, bouncer_url: str) -> Iterator[str]:
     """The URL through PgBouncer, with test_concurrency's settings (bcrypt cost 4, cap 100)."""
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute(
-            "SELECT bcrypt_cost, guest_sessions_per_hour FROM public.chatmem_settings"
-        ).fetchone()
-        assert old is not None
-        c.execute(
-            "UPDATE public.chatmem_settings SET bcrypt_cost = 4, guest_sessions_per_hour = 100"
-        )
-        try:
-            yield bouncer_url
-        finally:
-            c.execute(
-                "UPDATE public.chatmem_settings SET bcrypt_cost = %s, guest_sessions_per_hour = %s",
-                list(old),
-            )
+    with settings_changed(admin_url, **test_concurrency.SETTINGS):
+        yield bouncer_url
+
+
+def _through(bouncer_url: str, dbname: str | None = None) -> list[str]:
+    """psql's (and pg_prove's) options for ``bouncer_url``'s PgBouncer: its database, or ``dbname``."""
+    params = conninfo_to_dict(bouncer_url)
+    database = str(params["dbname"]) if dbname is None else dbname
+    return ["-h", str(params["host"]), "-p", str(params["port"]), "-U", str(params["user"]), "-d", database]
 
 
 def _unprepared(url: str) -> psycopg.Connection[tuple[Any, ...]]:
@@ -86,22 +81,7 @@ def test_connections_really_go_through_pgbouncer(bouncer_url: str) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     # ... and its console lists the pool that connection went through.
     pools = subprocess.run(
-        [
-            "psql",
-            "-X",
-            "-A",
-            "-t",
-            "-h",
-            str(params["host"]),
-            "-p",
-            str(params["port"]),
-            "-U",
-            str(params["user"]),
-            "-d",
-            "pgbouncer",
-            "-c",
-            "SHOW POOLS",
-        ],
+        ["psql", "-X", "-A", "-t", *_through(bouncer_url, "pgbouncer"), "-c", "SHOW POOLS"],
         capture_output=True,
         text=True,
     )
@@ -128,20 +108,8 @@ def test_the_five_scenarios_of_issue_3_pass_through_pgbouncer(
         text=True,
     )
     assert setup.returncode == 0, setup.stderr
-    params = conninfo_to_dict(bouncer_url)
     proc = subprocess.run(
-        [
-            "pg_prove",
-            "-h",
-            str(params["host"]),
-            "-p",
-            str(params["port"]),
-            "-U",
-            str(params["user"]),
-            "-d",
-            str(params["dbname"]),
-            str(ROOT / "pgtap_tests" / "scenarios.sql"),
-        ],
+        ["pg_prove", *_through(bouncer_url), str(ROOT / "pgtap_tests" / "scenarios.sql")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
 
 from chatmem import embedded
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def conn(admin_url: str) -> Iterator[Conn]:
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        old = c.execute("SELECT bcrypt_cost FROM public.chatmem_settings").fetchone()
-        assert old is not None
-        c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = 4")
-        try:
-            yield c
-        finally:
-            c.execute("UPDATE public.chatmem_settings SET bcrypt_cost = %s", [old[0]])
 
 
 def server_log(conn: Conn) -> Path:

@@ -180,18 +180,23 @@ def test_replaying_a_token_rotated_in_the_same_transaction_does_not_hang(
 # ------------------------------------------------------------------------ (b) isolation level
 
 
+def assert_refused_at(app: Conn, level: str, query: str, params: list[object]) -> None:
+    """``query`` in a transaction at ``level`` fails with 25001 and a hint (then rolled back)."""
+    app.execute(f"BEGIN ISOLATION LEVEL {level}")
+    with pytest.raises(psycopg.Error) as refused:
+        app.execute(query, params)
+    app.execute("ROLLBACK")
+    assert refused.value.sqlstate == "25001"
+    assert refused.value.diag.message_hint
+
+
 @pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
 def test_register_user_refuses_isolation_above_read_committed(
     app: Conn, admin: Conn, cleanup: Cleanup, level: str
 ) -> None:
     email = unique("iso") + "@example.test"
     cleanup.emails.append(email)
-    app.execute(f"BEGIN ISOLATION LEVEL {level}")
-    with pytest.raises(psycopg.Error) as refused:
-        app.execute("SELECT * FROM api.register_user('Iso', %s, %s)", [email, PASSWORD])
-    app.execute("ROLLBACK")
-    assert refused.value.sqlstate == "25001"
-    assert refused.value.diag.message_hint
+    assert_refused_at(app, level, "SELECT * FROM api.register_user('Iso', %s, %s)", [email, PASSWORD])
     assert users_with_email(admin, email) == 0
 
     # Beside it, the happy path: READ COMMITTED inside an explicit transaction works.
@@ -206,12 +211,7 @@ def test_login_refuses_isolation_above_read_committed(
     app: Conn, cleanup: Cleanup, level: str
 ) -> None:
     email, _, _, _ = register(app, cleanup)
-    app.execute(f"BEGIN ISOLATION LEVEL {level}")
-    with pytest.raises(psycopg.Error) as refused:
-        app.execute("SELECT * FROM api.login(%s, %s)", [email, PASSWORD])
-    app.execute("ROLLBACK")
-    assert refused.value.sqlstate == "25001"
-    assert refused.value.diag.message_hint
+    assert_refused_at(app, level, "SELECT * FROM api.login(%s, %s)", [email, PASSWORD])
 
     app.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
     row = app.execute("SELECT email FROM api.login(%s, %s)", [email, PASSWORD]).fetchone()
