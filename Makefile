@@ -59,7 +59,7 @@ db-down: venv
 
 test: install-system venv
 	@set -euo pipefail; \
-	url=$$($(CHATMEM) db url --database $(TEST_DB) --create); \
+	url=$$($(CHATMEM) db url --database $(TEST_DB) --recreate); \
 	$(CHATMEM) migrate --database-url "$$url" >/dev/null; \
 	psql -X -q -v ON_ERROR_STOP=1 -d "$$url" -f pgtap_tests/setup/install.sql; \
 	echo "== pgTAP =="; \

@@ -8,14 +8,16 @@ server) and migrates a test database itself.  It never skips for want of one.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from chatmem import migrate, target
+from chatmem import embedded, migrate, target
 from helpers import Conn, connect, settings_changed
 
 TEST_DATABASE = "chatmem_test"
@@ -27,17 +29,14 @@ def admin_url() -> str:
     url = os.environ.get("CHATMEM_TEST_DATABASE_URL")
     if url:
         return url
-    server = target.database_url()
-    create_database(server, TEST_DATABASE)
-    url = target.with_database(server, TEST_DATABASE)
+    # Run on its own (not from `make test`): set up what make test would.
+    target.ensure_database(TEST_DATABASE)
+    url = target.database_url(database=TEST_DATABASE)
     migrate.migrate(url)
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f",
+                    str(Path(__file__).parent.parent / "pgtap_tests" / "setup" / "install.sql")],
+                   check=True, capture_output=True)
     return url
-
-
-def create_database(server_url: str, name: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(server_url: str, name: str) -> None:
@@ -49,7 +48,7 @@ def drop_database(server_url: str, name: str) -> None:
 def scratch_db(admin_url: str) -> Iterator[str]:
     """An empty database of its own, dropped afterwards: for tests of migrations."""
     name = f"chatmem_scratch_{uuid.uuid4().hex[:12]}"
-    create_database(admin_url, name)
+    embedded.create_database(admin_url, name)
     try:
         yield target.with_database(admin_url, name)
     finally:

@@ -271,7 +271,13 @@ def down(cluster: Cluster | None = None, mode: str = "fast") -> bool:
 
 def ensure_database(cluster: Cluster, database: str) -> None:
     """Create ``database`` on the cluster if it does not exist."""
-    with _connect_admin(cluster) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    create_database(cluster.url("postgres"), database)
+
+
+def create_database(admin_url: str, name: str, *, recreate: bool = False) -> None:
+    """Create database ``name`` through ``admin_url`` if it is missing (dropped first with ``recreate``)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if recreate:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -30,6 +30,16 @@ def database_url(explicit: str | None = None, *, start: bool = True, database: s
     return with_database(url, database) if database else url
 
 
+def maintenance_url() -> str:
+    """A database that surely exists on the server in use: DATABASE_URL's own, or the cluster's ``postgres``."""
+    return external_url() or embedded.up().url("postgres")
+
+
+def ensure_database(name: str, *, recreate: bool = False) -> None:
+    """Create database ``name`` on the server in use if it is missing (dropped first with ``recreate``)."""
+    embedded.create_database(maintenance_url(), name, recreate=recreate)
+
+
 def with_database(url: str, database: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = database

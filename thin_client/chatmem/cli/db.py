@@ -7,11 +7,10 @@ from typing import Annotated
 
 import psycopg
 import typer
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from chatmem import embedded, migrate, target
-from chatmem.cli.output import emit_json, fail, guarded
+from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
 
 app = typer.Typer(help="Manage the embedded PostgreSQL cluster.", no_args_is_help=True)
 
@@ -93,6 +92,9 @@ def status(json_out: JsonOpt = False) -> None:
 def url(
     database: DatabaseOpt = None,
     create: Annotated[bool, typer.Option("--create", help="Create the database if it is missing.")] = False,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="Drop the database and create it empty (for test databases).")
+    ] = False,
     env: Annotated[
         bool, typer.Option("--env", help="Print shell exports of PGHOST, PGPORT, ... instead of a URL.")
     ] = False,
@@ -102,12 +104,10 @@ def url(
     Example: psql "$(chatmem db url)"
     """
     name = database or embedded.DEFAULT_DATABASE
-    if target.external_url() is None:
-        cluster = embedded.up()
-        if create or name == embedded.DEFAULT_DATABASE:
-            embedded.ensure_database(cluster, name)
-    elif create and database:
-        _create_external(database)
+    if recreate and not database:
+        fail("--recreate needs --database: it drops that database", code=EXIT_USAGE)
+    if create or recreate or (name == embedded.DEFAULT_DATABASE and target.external_url() is None):
+        target.ensure_database(name, recreate=recreate)
     conn_url = target.database_url(database=database)
     typer.echo(target.libpq_env_exports(conn_url) if env else conn_url)
 
@@ -121,12 +121,6 @@ def psql(database: DatabaseOpt = None) -> None:
     """
     conn_url = target.database_url(database=database)
     os.execvp("psql", ["psql", conn_url])
-
-
-def _create_external(database: str) -> None:
-    with psycopg.connect(target.external_url() or "", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def _reachable(url: str) -> bool:
