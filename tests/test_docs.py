@@ -42,3 +42,9 @@ def test_every_sqlstate_the_functions_raise_is_in_the_registry() -> None:
     assert raised, "no ERRCODE found: the pattern is stale"
     for code in raised:
         assert f"`{code}`" in registry, f"SQLSTATE {code} is raised but not listed in docs/errors.md"
+
+
+def test_every_api_function_has_its_own_pgtap_file(admin: psycopg.Connection[Any]) -> None:
+    pgtap = Path(__file__).parent.parent / "pgtap_tests"
+    for name, _, _ in api_functions(admin):
+        assert (pgtap / f"{name}.sql").is_file(), f"pgtap_tests/{name}.sql is missing"
