@@ -295,3 +295,19 @@ def test_the_state_file_defaults_to_the_config_folder(admin_url: str, tmp_path: 
     assert json.loads(state_file.read_text())["guest_id"] == json.loads(result.stdout)["guest_id"]
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(state_file.parent.stat().st_mode) == 0o700
+
+
+def test_an_unforeseen_error_is_still_one_line_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("something nobody foresaw")
+
+    monkeypatch.setattr(chatmem.state, "load", broken)
+    result = CliRunner().invoke(app, ["whoami"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.strip() == (
+        "error: unexpected RuntimeError: something nobody foresaw "
+        "(hint: run again with CHATMEM_DEBUG=1 for the traceback, and report it)"
+    )
+    monkeypatch.setenv("CHATMEM_DEBUG", "1")
+    assert isinstance(CliRunner().invoke(app, ["whoami"]).exception, RuntimeError)

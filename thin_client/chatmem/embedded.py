@@ -93,9 +93,19 @@ def _server_user() -> str | None:
     return "postgres"
 
 
+def _runuser() -> str:
+    """util-linux's runuser (in sbin, which a root PATH may lack)."""
+    found = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), None
+    )
+    if found is None:
+        raise SetupError("running as root, but 'runuser' (util-linux) is missing: install util-linux.")
+    return found
+
+
 def _as_server_user(cmd: list[str]) -> list[str]:
     user = _server_user()
-    return ["runuser", "-u", user, "--", *cmd] if user else cmd
+    return [_runuser(), "-u", user, "--", *cmd] if user else cmd
 
 
 def _reachable_by_server_user(path: Path) -> bool:
@@ -106,7 +116,7 @@ def _reachable_by_server_user(path: Path) -> bool:
     existing = path
     while not existing.exists():
         existing = existing.parent
-    probe = ["runuser", "-u", user, "--", "test", "-x", str(existing)]
+    probe = [_runuser(), "-u", user, "--", "test", "-x", str(existing)]
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -60,6 +61,16 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_REFUSED) from None
         except psycopg.Error as exc:
             _print_error(_describe(exc), _hint_for(exc))
+            raise typer.Exit(EXIT_REFUSED) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # A bug or an environment nobody foresaw: still one line, unless
+            # the person asks for the whole story.
+            if os.environ.get("CHATMEM_DEBUG"):
+                raise
+            _print_error(f"unexpected {type(exc).__name__}: {exc}",
+                         "run again with CHATMEM_DEBUG=1 for the traceback, and report it")
             raise typer.Exit(EXIT_REFUSED) from None
 
     return wrapper
