@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from chatmem.gateway import create_app
 
@@ -20,14 +21,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(conninfo: str, *, log_level: str = "warning", **app_options: object) -> Iterator[str]:
+def running_gateway(
+    conninfo: str, *, log_level: str = "warning", app: FastAPI | None = None, **app_options: object
+) -> Iterator[str]:
     """Yield the base URL of a gateway serving ``conninfo``; stop it afterwards.
 
     uvicorn's own logging setup is skipped (``log_config=None``), so its
     records, the access log included, reach pytest's ``caplog``.
     """
     port = free_port()
-    config = uvicorn.Config(create_app(conninfo, **app_options),  # type: ignore[arg-type]
+    config = uvicorn.Config(app or create_app(conninfo, **app_options),  # type: ignore[arg-type]
                             host="127.0.0.1", port=port, log_level=log_level, lifespan="on",
                             log_config=None, access_log=True)
     server = uvicorn.Server(config)

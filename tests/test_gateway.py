@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 
+from chatmem.gateway import create_app
 from gateway_server import running_gateway
 from helpers import settings_changed
 
@@ -321,3 +322,18 @@ def test_no_password_or_token_reaches_the_gateways_log(admin_url: str, caplog: p
     assert "POST /api/auth/login" in logged, "the access log was not captured: the check would prove nothing"
     for secret in (password, wrong, token, refresh):
         assert secret not in logged
+
+
+def test_an_unforeseen_failure_is_an_envelope_500(admin_url: str) -> None:
+    app = create_app(admin_url)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret-looking detail")
+
+    with running_gateway(admin_url, app=app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        response = http.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "error": {
+        "code": "internal", "message": "the gateway failed on this request",
+        "hint": "Try again; report it if it persists."}}

@@ -60,8 +60,16 @@ async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
                     "the database could not answer this request", "Try again later.")
 
 
+async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # A bug: the envelope still, and one log line naming the type (never the
+    # request, which may carry a password).
+    log.error("unexpected %s in the gateway", type(exc).__name__)
+    return envelope(500, "internal", "the gateway failed on this request", "Try again; report it if it persists.")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ChatmemError, on_chatmem_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(psycopg.Error, on_database_error)
+    app.add_exception_handler(Exception, on_unexpected)
