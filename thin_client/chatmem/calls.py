@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ def user_from_token(token: str) -> Expr:
 def as_guest(anonymous_user_id: str) -> Expr:
     """A client-supplied guest id as ``p_user_id``: 28000 if it names a registered account."""
     return Expr(sql.SQL("api.require_guest({})").format(sql.Placeholder()), [anonymous_user_id])
+
+
+def json_arg(value: Mapping[str, Any] | None) -> Jsonb | None:
+    """A JSON-object argument as jsonb; None stays None, so the function's default applies."""
+    return None if value is None else Jsonb(value)
 
 
 def api_query(

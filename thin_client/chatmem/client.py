@@ -20,12 +20,11 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import RowFactory, TupleRow, class_row, scalar_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chatmem import target
 from chatmem.api_errors import from_psycopg
-from chatmem.calls import api_query
+from chatmem.calls import api_query, json_arg
 from chatmem.models import Login, Message, NewSession, QAPair, Registration, Session, Tokens
 
 T = TypeVar("T")
@@ -122,7 +121,7 @@ class Client:
         return self._one(
             "create_or_get_session", class_row(Session),
             {"session_id": session_id},
-            {"user_id": user_id, "metadata": _json(metadata)},
+            {"user_id": user_id, "metadata": json_arg(metadata)},
         )
 
     def create_session(
@@ -142,7 +141,7 @@ class Client:
         return self._one(
             "create_session", class_row(NewSession),
             {},
-            {"user_id": user_id, "context": _json(context), "token": token},
+            {"user_id": user_id, "context": json_arg(context), "token": token},
         )
 
     def list_sessions(self, user_id: str | None) -> list[Session]:
@@ -322,6 +321,3 @@ class Client:
             raise RuntimeError(f"api.{function} returned {len(rows)} rows, expected one")
         return rows[0]
 
-
-def _json(value: Mapping[str, Any] | None) -> Jsonb | None:
-    return None if value is None else Jsonb(value)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from psycopg.rows import class_row, scalar_row
 
+from chatmem.calls import json_arg
 from chatmem.gateway import shapes
 from chatmem.gateway.bodies import LoginBody, MessageBody, NewSessionBody, QABody, RefreshBody, RegisterBody
 from chatmem.gateway.database import Api, bearer, caller
@@ -37,7 +38,7 @@ async def create_session(
     """Start a session: the Bearer token's user's, else the guest's (`userId` or X-Anonymous-User-Id)."""
     body = body or NewSessionBody()
     row = await api(request).one("create_session", class_row(NewSession), {}, {
-        "user_id": body.userId or x_anonymous_user_id, "context": _jsonb(body.context),
+        "user_id": body.userId or x_anonymous_user_id, "context": json_arg(body.context),
         "token": bearer(authorization),
     })
     return ok(shapes.new_session(row), 201)
@@ -138,8 +139,3 @@ async def healthz(request: Request) -> JSONResponse:
     version = await api(request).one("schema_version", scalar_row, {})
     return ok({"database": "ok", "schemaVersion": version})
 
-
-def _jsonb(value: dict[str, Any] | None) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return None if value is None else Jsonb(value)
