@@ -1,6 +1,6 @@
 -- Pins the schema: tables, columns, keys, indexes and chatmem_app's privileges.
 BEGIN;
-SELECT plan(44);
+SELECT plan(48);
 
 SELECT tables_are('public',
     ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs',
@@ -88,6 +88,12 @@ SELECT columns_are('public', 'session_claims',
 SELECT is((SELECT count(*) FROM public.chatmem_settings), 1::bigint, 'settings hold exactly one row');
 
 SELECT has_role('chatmem_app', 'the application role exists');
+SELECT has_role('chatmem_assistant', 'the role that may write assistant and system turns exists');
+SELECT ok(NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chatmem_assistant'), 'chatmem_assistant cannot log in');
+SELECT is((SELECT row(max_concurrent_hashes >= 1, hash_wait)::text FROM public.chatmem_settings),
+    row(true, interval '1 second')::text, 'hashing is bounded by default: at least one slot, one second''s wait');
+SELECT throws_ok($$UPDATE public.chatmem_settings SET max_concurrent_hashes = 0$$, '23514', NULL,
+    'max_concurrent_hashes is at least 1');
 SELECT ok(NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chatmem_app'), 'chatmem_app cannot log in');
 SELECT schema_privs_are('api', 'chatmem_app', ARRAY['USAGE'], 'chatmem_app may use schema api');
 SELECT schema_privs_are('chatmem_internal', 'chatmem_app', ARRAY[]::text[],

@@ -118,12 +118,8 @@ SELECT schema_privs_are('public', 'chatmem_app', ARRAY['USAGE'],
     'chatmem_app may only look up names in public (PUBLIC''s USAGE), not create there');
 
 -- ---------------------------------------------------------------- tables as chatmem_app (8 x 4 + 3)
--- pgTAP itself must run as chatmem_app below: these grants on pgTAP's own
--- schema and temp tables are rolled back with the test and give nothing of ours.
-GRANT USAGE ON SCHEMA tap TO chatmem_app, chatmem_admin;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tap TO chatmem_app, chatmem_admin;
-GRANT ALL ON TABLE pg_temp.__tcache__ TO chatmem_app, chatmem_admin;
-GRANT ALL ON SEQUENCE pg_temp.__tcache___id_seq, pg_temp.__tresults___numb_seq TO chatmem_app, chatmem_admin;
+-- pgTAP itself must run as chatmem_app below.
+SELECT tests.let_pgtap_run_as('chatmem_app', 'chatmem_admin');
 GRANT SELECT ON surface TO chatmem_app;
 
 -- A guest session for the write attempts to aim at, made by the owner.

@@ -1,6 +1,7 @@
--- api.login: credentials, tokens, one error for both failures, and the claim of guest sessions.
+-- api.login: credentials, tokens, one error for both failures, oversized input, rehashing at the
+-- current cost, and the claim of guest sessions.
 BEGIN;
-SELECT plan(48);
+SELECT plan(54);
 SELECT tests.fast_hashing();
 
 -- Failed logins are counted per email in a transaction of their own (they
@@ -170,6 +171,25 @@ SELECT is(
 SELECT is(
     (SELECT count(*)::integer FROM public.conversation_sessions WHERE user_id = tests.id_of(pg_temp.persona('ada'))), 4,
     'the first user keeps the claimed sessions');
+
+-- ---------------------------------------------------------------- oversized email: refused before any work
+SELECT throws_ok(format('SELECT * FROM api.login(%L, %L)', repeat('a', 242) || '@example.test', 'x'),
+    '22023', 'p_email: is 255 characters long; the limit is 254', 'a 255-character email is 22023 naming the field');
+SELECT throws_ok(format('SELECT * FROM api.login(%L, NULL)', repeat('a', 100000) || '@example.test'),
+    '22023', 'p_email: is 100013 characters long; the limit is 254',
+    'an oversized email is refused before the other arguments are looked at');
+
+-- ---------------------------------------------------------------- a password stored at another cost is rehashed
+UPDATE public.users SET password_hash = crypt('correct horse', gen_salt('bf', 5))
+ WHERE id = tests.id_of(pg_temp.persona('ada'));
+SELECT throws_ok(format('SELECT * FROM api.login(%L, %L)', pg_temp.email('ada'), 'wrong horse'),
+    '28P01', 'invalid email or password', 'a wrong password for a hash at cost 5 is 28P01');
+SELECT matches((SELECT password_hash FROM public.users WHERE id = tests.id_of(pg_temp.persona('ada'))),
+    '^\$2a\$05\$', 'a failed login leaves the hash as it was');
+SELECT lives_ok(format('SELECT * FROM api.login(%L, %L)', pg_temp.email('ada'), 'correct horse'),
+    'the right password at cost 5 logs in');
+SELECT matches((SELECT password_hash FROM public.users WHERE id = tests.id_of(pg_temp.persona('ada'))),
+    '^\$2a\$04\$', 'a successful login rehashed the password at the current cost (4)');
 
 -- ---------------------------------------------------------------- a failing claim does not fail login
 SELECT FROM tests.guest_session('lg-broken-guest', 'lg-b1');

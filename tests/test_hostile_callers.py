@@ -403,33 +403,79 @@ def test_unknown_email_and_wrong_password_take_the_same_time(conn: Conn, admin_u
     """Over 30 attempts each at the default bcrypt cost, the medians differ by at most 25%."""
     run = tag()
     known = f"hc-timing-{run}@example.test"
-    try:
-        with settings_changed(admin_url, bcrypt_cost=sql.DEFAULT):
-            conn.execute("SELECT FROM api.register_user('Timing', %s, %s)", [known, PASSWORD])
-            unknown: list[float] = []
-            wrong: list[float] = []
-
-            def attempt(email: str) -> float:
-                start = time.perf_counter()
-                state = sqlstate_of(conn, "SELECT * FROM api.login(%s, 'not the password')", [email])
-                elapsed = time.perf_counter() - start
-                assert state == "28P01"
-                return elapsed
-
-            for i in range(33):  # interleaved, so drift in machine load hits both alike
-                u = attempt(f"hc-nobody-{run}-{i}@example.test")  # a fresh email: never throttled
-                w = attempt(known)
-                conn.execute(
-                    "DELETE FROM public.login_failures WHERE email = %s", [known]
-                )  # stay under the throttle
-                if i >= 3:  # warm-up
-                    unknown.append(u)
-                    wrong.append(w)
-    finally:
-        conn.execute("DELETE FROM public.login_failures WHERE email LIKE %s", [f"hc-%-{run}%"])
-    m_unknown, m_wrong = statistics.median(unknown), statistics.median(wrong)
+    with settings_changed(admin_url, bcrypt_cost=sql.DEFAULT):
+        conn.execute("SELECT FROM api.register_user('Timing', %s, %s)", [known, PASSWORD])
+        m_unknown, m_wrong = median_login_times(conn, known, f"hc-nobody-{run}", rounds=33)
     assert abs(m_unknown - m_wrong) <= 0.25 * max(m_unknown, m_wrong), (m_unknown, m_wrong)
     assert min(m_unknown, m_wrong) > 0.005, "bcrypt at the default cost should take milliseconds"
+
+
+def median_login_times(conn: Conn, known: str, unknown_prefix: str, rounds: int = 23) -> tuple[float, float]:
+    """Medians of wrong-password logins for ``known`` and for fresh unknown emails (20 each
+    by default), interleaved (drift in machine load hits both alike), after 3 warm-up rounds."""
+    unknown: list[float] = []
+    wrong: list[float] = []
+
+    def attempt(email: str) -> float:
+        start = time.perf_counter()
+        state = sqlstate_of(conn, "SELECT * FROM api.login(%s, 'not the password')", [email])
+        elapsed = time.perf_counter() - start
+        assert state == "28P01"
+        return elapsed
+
+    try:
+        for i in range(rounds):
+            u = attempt(f"{unknown_prefix}-{i}@example.test")  # a fresh email: never throttled
+            w = attempt(known)
+            conn.execute("DELETE FROM public.login_failures WHERE email = %s", [known])
+            if i >= 3:
+                unknown.append(u)
+                wrong.append(w)
+    finally:
+        conn.execute("DELETE FROM public.login_failures WHERE email LIKE %s", [f"{unknown_prefix}-%"])
+    return statistics.median(unknown), statistics.median(wrong)
+
+
+@pytest.mark.parametrize("stored_cost", [6, 8])
+def test_known_and_unknown_emails_take_the_same_time_right_after_the_cost_is_raised(
+    conn: Conn, admin_url: str, stored_cost: int
+) -> None:
+    """A hash stored at a lower cost than the current one is checked, then padded with bcrypt
+    at the missing costs: a wrong password takes as long as an unknown email at cost 9."""
+    run = tag()
+    known = f"hc-cost-{run}@example.test"
+    with settings_changed(admin_url, bcrypt_cost=stored_cost):
+        conn.execute("SELECT FROM api.register_user('Cost', %s, %s)", [known, PASSWORD])
+    with settings_changed(admin_url, bcrypt_cost=9):
+        m_unknown, m_wrong = median_login_times(conn, known, f"hc-cost-nobody-{run}")
+    assert abs(m_unknown - m_wrong) <= 0.25 * max(m_unknown, m_wrong), (m_unknown, m_wrong)
+    stored = conn.execute("SELECT password_hash FROM public.users WHERE email = %s", [known]).fetchone()
+    assert stored is not None and stored[0].startswith(f"$2a$0{stored_cost}$"), "a failure rehashes nothing"
+
+
+def test_a_successful_login_rehashes_a_password_stored_at_another_cost(
+    conn: Conn, admin_url: str
+) -> None:
+    email = f"hc-rehash-{tag()}@example.test"
+
+    def stored_hash() -> str:
+        row = conn.execute("SELECT password_hash FROM public.users WHERE email = %s", [email]).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    with settings_changed(admin_url, bcrypt_cost=5):
+        conn.execute("SELECT FROM api.register_user('Rehash', %s, %s)", [email, PASSWORD])
+    assert stored_hash().startswith("$2a$05$")
+    for cost in (6, 4):  # raised, then lowered: either way the next login moves the hash
+        with settings_changed(admin_url, bcrypt_cost=cost):
+            before = stored_hash()
+            conn.execute("SELECT * FROM api.login(%s, %s)", [email, PASSWORD]).fetchall()
+            after = stored_hash()
+            assert after.startswith(f"$2a$0{cost}$") and after != before
+            conn.execute("SELECT * FROM api.login(%s, %s)", [email, PASSWORD]).fetchall()
+            assert stored_hash() == after, "a hash already at the current cost is left alone"
+    with settings_changed(admin_url, bcrypt_cost=4):
+        conn.execute("SELECT * FROM api.login(%s, %s)", [email.upper(), PASSWORD]).fetchall()
 
 
 # ---------------------------------------------------------------- throttling

@@ -5,9 +5,11 @@ CREATE FUNCTION api.create_session(
 )
 RETURNS TABLE (session_id text, user_id uuid, created_at timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
--- Secrets are arguments here: a failed call must not copy its statement text
--- (with the password or token in it) into the server log.
+-- A secret is an argument here: nothing this call raises (a refusal, a
+-- timeout, a cancel) reaches the server log (see api.login for why both
+-- settings are needed).
 SET log_min_error_statement = panic
+SET log_min_messages = panic
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -7,9 +7,10 @@ CREATE FUNCTION api.register_user(
 RETURNS TABLE (user_id uuid, name text, email text, created_at timestamptz, token text,
                refresh_token text, migrated boolean, migrated_sessions integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
--- Secrets are arguments here: a failed call must not copy its statement text
--- (with the password or token in it) into the server log.
+-- Secrets are arguments here: nothing this call raises reaches the server
+-- log (see api.login for why both settings are needed).
 SET log_min_error_statement = panic
+SET log_min_messages = panic
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -21,6 +22,10 @@ DECLARE
     v_tokens   record;
     v_claimed  integer;
 BEGIN
+    -- First, before any other work: an oversized email is not worth reading.
+    IF char_length(v_email) > 254 THEN
+        PERFORM chatmem_internal.check_email(v_email);
+    END IF;
     PERFORM chatmem_internal.require_read_committed('api.register_user');
     IF v_name IS NULL OR v_name = '' OR char_length(v_name) > 200 OR v_name ~ '[[:cntrl:]]' THEN
         PERFORM chatmem_internal.invalid('p_name',
@@ -34,8 +39,10 @@ BEGIN
     PERFORM chatmem_internal.check_new_password(p_password, v_settings.password_min_length);
     v_guest_id := chatmem_internal.claimable_guest_id(p_anonymous_user_id);
 
-    -- bcrypt first, outside any lock: it is the slow part.  Then one insert
+    -- bcrypt first, outside any row lock: it is the slow part, bounded by
+    -- the hashing slots (CM004 when none frees up in time).  Then one insert
     -- decides the race between registrations of the same email in any case.
+    PERFORM chatmem_internal.take_hash_slot();
     INSERT INTO public.users AS u (name, email, password_hash)
     VALUES (v_name, v_email,
             chatmem_internal.crypt(p_password, chatmem_internal.bcrypt_salt(v_settings.bcrypt_cost)))
@@ -62,7 +69,8 @@ $$Create an account, sign it in, and claim the guest's sessions, in one transact
 p_name: 1-200 characters after trimming. p_email: trimmed, local@domain.tld, at most 254 characters, unique without regard to case. p_password: at least the settings' password_min_length (default 8) characters and at most 72 bytes (bcrypt reads no further); stored as a bcrypt hash.
 p_anonymous_user_id: the guest id the visitor used before signing up (NULL, empty or 'anonymous' claims nothing). Every session with user_id NULL and that guest id becomes the new user's, with its messages and Q&A pairs; the anonymousUserId key leaves its metadata; an audit row goes to session_claims (method 'register'). Should the claim fail, registration still succeeds with migrated = false and a WARNING.
 Returns the user, an access token and a refresh token (shown only here), migrated and migrated_sessions.
-Errors: 22023 invalid input; 23505 email already registered; 25001 called at an isolation level above READ COMMITTED.$$;
+Nothing this call raises reaches the server log.
+Errors: 22023 invalid input (an email over 254 characters is refused before anything else); 23505 email already registered; CM004 too many passwords being hashed at once (retry shortly); 25001 called at an isolation level above READ COMMITTED.$$;
 
 REVOKE ALL ON FUNCTION api.register_user(text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.register_user(text, text, text, text) TO chatmem_app;

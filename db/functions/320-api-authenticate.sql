@@ -1,9 +1,11 @@
 CREATE FUNCTION api.authenticate(p_token text)
 RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
--- A token is an argument here: a failed call (a timeout, a cancel) must not
--- copy its statement text into the server log.
+-- A secret is an argument here: nothing this call raises (a refusal, a
+-- timeout, a cancel) reaches the server log (see api.login for why both
+-- settings are needed).
 SET log_min_error_statement = panic
+SET log_min_messages = panic
 AS $$
     SELECT t.user_id
       FROM public.auth_tokens AS t

@@ -1,8 +1,11 @@
 CREATE FUNCTION api.require_user(p_token text)
 RETURNS uuid
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
--- A token is an argument here: a failed call must not log its statement text.
+-- A secret is an argument here: nothing this call raises (a refusal, a
+-- timeout, a cancel) reaches the server log (see api.login for why both
+-- settings are needed).
 SET log_min_error_statement = panic
+SET log_min_messages = panic
 AS $$
 DECLARE
     v_user_id uuid := api.authenticate(p_token);

@@ -14,6 +14,16 @@ BEGIN
                                          'Use user, assistant or system.');
     END IF;
     p_content := chatmem_internal.check_text(p_content, 'p_content');
+    -- A chat product feeds this history back to a language model: only the
+    -- backend that talks to the model may put words in its mouth (or in the
+    -- system prompt).  The caller's own role decides, not the owner's.
+    IF p_role <> 'user'
+       AND NOT pg_has_role(chatmem_internal.calling_role(), 'chatmem_assistant', 'MEMBER') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '42501',
+            MESSAGE = format('p_role: %s turns may be written only by the assistant backend', p_role),
+            HINT = 'Write user turns; assistant and system turns come from a role that is a member of chatmem_assistant.';
+    END IF;
 
     -- One statement: mark the session active (its updated_at is what idle
     -- guest sessions are purged by) and append, only if the caller owns it.
@@ -36,8 +46,8 @@ END
 $$;
 
 COMMENT ON FUNCTION api.add_message(text, text, text, text) IS
-$$Append a message to a session the caller owns (p_user_id as in api.create_or_get_session) and return its id. p_role is user, assistant or system; p_content is non-blank text up to chatmem_settings.message_max_chars characters. Bumps the session's updated_at.
-Errors: 22023 invalid input; P0002 no such session; 42501 the session belongs to someone else.$$;
+$$Append a message to a session the caller owns (p_user_id as in api.create_or_get_session) and return its id. p_role is user, assistant or system; assistant and system turns only from a caller whose role is a member of chatmem_assistant (the backend that talks to the model), 42501 for any other; p_content is non-blank text up to chatmem_settings.message_max_chars characters. Bumps the session's updated_at.
+Errors: 22023 invalid input; P0002 no such session; 42501 the session belongs to someone else, or an assistant or system turn from a caller outside chatmem_assistant.$$;
 
 REVOKE ALL ON FUNCTION api.add_message(text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.add_message(text, text, text, text) TO chatmem_app;

@@ -109,3 +109,21 @@ AS $$
 $$;
 COMMENT ON FUNCTION tests.break_claims() IS
     'Make chatmem_internal.claim_guest_sessions fail (its audit insert raises) until the test transaction rolls back.';
+
+-- pgTAP itself must run as the role under test: these grants on pgTAP's own
+-- schema and temp tables (made by plan()) and on tests.hint_of give nothing of
+-- chatmem's, and are rolled back with the test file.
+CREATE FUNCTION tests.let_pgtap_run_as(VARIADIC p_roles name[]) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA tap, tests TO %1$s;
+                    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tap TO %1$s;
+                    GRANT EXECUTE ON FUNCTION tests.hint_of(text) TO %1$s;
+                    GRANT ALL ON TABLE pg_temp.__tcache__ TO %1$s;
+                    GRANT ALL ON SEQUENCE pg_temp.__tcache___id_seq, pg_temp.__tresults___numb_seq TO %1$s',
+                   array_to_string(ARRAY(SELECT quote_ident(r) FROM unnest(p_roles) AS r), ', '));
+END
+$$;
+COMMENT ON FUNCTION tests.let_pgtap_run_as(name[]) IS
+    'Let pgTAP (and tests.hint_of) run as these roles for the rest of the test transaction.';
