@@ -1,6 +1,6 @@
 -- api.create_or_get_session: identity on creation, ownership on reuse, input checks.
 BEGIN;
-SELECT plan(53);
+SELECT plan(59);
 SELECT tests.fast_hashing();
 SELECT FROM tests.register('alice');
 SELECT FROM tests.register('bob');
@@ -195,6 +195,29 @@ SELECT throws_ok($$SELECT api.create_or_get_session('cgs-bob', NULL)$$,
     '42501', 'session cgs-bob belongs to someone else', 'a deleted user''s session does not become open to no identity');
 SELECT throws_ok($$SELECT api.create_or_get_session('cgs-bob', 'g1')$$,
     '42501', 'session cgs-bob belongs to someone else', 'a deleted user''s session does not become open to a guest');
+
+-- ---------------------------------------------------------------- the guest cap counts the last hour only
+-- A cap that counted every session the guest ever opened would lock a
+-- returning guest out for good: age sessions past the hour and count again.
+UPDATE public.chatmem_settings SET guest_sessions_per_hour = 3;
+SELECT FROM unnest(ARRAY['cgs-cap1', 'cgs-cap2', 'cgs-cap3']) AS s, tests.guest_session('cgs-capped', s);
+SELECT throws_ok($$SELECT api.create_or_get_session('cgs-cap4', 'cgs-capped')$$,
+    'CM002', NULL, 'the 4th new session within the hour is refused (cap 3)');
+SELECT lives_ok($$SELECT api.create_or_get_session('cgs-cap1', 'cgs-capped')$$,
+    'reopening an existing session is not a new one: not counted');
+UPDATE public.conversation_sessions SET created_at = now() - interval '61 minutes'
+ WHERE session_id IN ('cgs-cap1', 'cgs-cap2');
+UPDATE public.conversation_sessions SET created_at = now() - interval '59 minutes'
+ WHERE session_id = 'cgs-cap3';
+SELECT lives_ok($$SELECT api.create_or_get_session('cgs-cap4', 'cgs-capped')$$,
+    'sessions opened more than an hour ago no longer count');
+SELECT lives_ok($$SELECT api.create_or_get_session('cgs-cap5', 'cgs-capped')$$,
+    'a second slot freed by the hour');
+SELECT throws_ok($$SELECT api.create_or_get_session('cgs-cap6', 'cgs-capped')$$,
+    'CM002', NULL, 'one opened 59 minutes ago still counts: the 4th within the hour is refused');
+SELECT is((SELECT count(*)::integer FROM public.conversation_sessions WHERE metadata ->> 'anonymousUserId' = 'cgs-capped'),
+    5, 'refused creates wrote nothing');
+UPDATE public.chatmem_settings SET guest_sessions_per_hour = 100;
 
 -- ---------------------------------------------------------------- one row per id
 SELECT is((SELECT count(*)::integer FROM public.conversation_sessions WHERE session_id = 'cgs-alice'), 1,

@@ -1,6 +1,6 @@
 -- api.register_user: validation, hashing, tokens, unique email, and the claim of guest sessions.
 BEGIN;
-SELECT plan(67);
+SELECT plan(71);
 SELECT tests.fast_hashing();
 
 CREATE TEMP TABLE reg ON COMMIT DROP AS
@@ -201,6 +201,25 @@ SELECT is(
 SELECT is(
     (SELECT user_id FROM public.conversation_sessions WHERE session_id = 'reg-open'), NULL::uuid,
     'the ownerless session is still ownerless');
+
+-- ---------------------------------------------------------------- a claim never takes an owned session
+-- The older design's claim set user_id but left anonymousUserId in the
+-- metadata; such a legacy row belongs to its user, and a later registration
+-- or login with that guest id must not take it.  Nor may a row that a user
+-- owns and that carries the guest id by any other route.
+SELECT FROM tests.register('reg-legacy-owner');
+SELECT FROM tests.guest_session('reg-legacy-guest', 'reg-legacy-unowned');
+INSERT INTO public.conversation_sessions (session_id, user_id, metadata)
+VALUES ('reg-legacy-owned', tests.id_of('reg-legacy-owner'), '{"anonymousUserId": "reg-legacy-guest"}');
+SELECT is((SELECT migrated_sessions FROM api.register_user('Newcomer', 'reg-newcomer@example.test', 'correct horse',
+                                                           'reg-legacy-guest')),
+    1, 'the claim counts only the guest''s unowned session');
+SELECT is((SELECT user_id FROM public.conversation_sessions WHERE session_id = 'reg-legacy-owned'),
+    tests.id_of('reg-legacy-owner'), 'a user-owned row that still carries the guest id stays its user''s');
+SELECT is((SELECT metadata FROM public.conversation_sessions WHERE session_id = 'reg-legacy-owned'),
+    '{"anonymousUserId": "reg-legacy-guest"}'::jsonb, 'and is not touched at all');
+SELECT is((SELECT count(*)::integer FROM public.session_claims WHERE session_id = 'reg-legacy-owned'),
+    0, 'no audit row claims it');
 
 -- ---------------------------------------------------------------- a failing claim does not fail registration
 SELECT FROM tests.guest_session('reg-broken-guest', 'reg-b1');

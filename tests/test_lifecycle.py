@@ -377,3 +377,31 @@ def test_sessions_of_a_deleted_user_are_kept_but_nobody_reads_uses_or_claims_the
             [sessions],
         ).fetchall()
         assert rows == [(None, True)] * 3
+
+
+def test_purge_skips_a_session_another_transaction_holds_instead_of_waiting_for_it(url: str) -> None:
+    """A transaction holds one idle guest session (a claim or a message in flight).  Purge, with
+    a lock_timeout that would fail it if it waited, deletes the others and leaves that one; the
+    next purge, once the lock is gone, deletes it."""
+    guest = f"lc-held-{tag()}"
+    purger, holder = connect(url), connect(url)
+    try:
+        ids = feed_idle_guest(purger, guest, 3)
+        with holder.transaction():
+            holder.execute("SELECT 1 FROM public.conversation_sessions WHERE session_id = %s FOR UPDATE",
+                           [ids[0]])
+            purger.execute("SET lock_timeout = '300ms'")
+            start = time.monotonic()
+            purger.execute("SELECT api.purge_guest_sessions(%s)", [PURGE_AFTER])
+            assert time.monotonic() - start < 0.3, "purge waited for the held session"
+            left = purger.execute("SELECT session_id FROM public.conversation_sessions"
+                                  " WHERE session_id = ANY(%s)", [ids]).fetchall()
+            assert left == [(ids[0],)], "the held session is skipped, the others purged"
+        purger.execute("RESET lock_timeout")
+        purger.execute("SELECT api.purge_guest_sessions(%s)", [PURGE_AFTER])
+        left = purger.execute("SELECT count(*) FROM public.conversation_sessions"
+                              " WHERE session_id = ANY(%s)", [ids]).fetchone()
+        assert left == (0,), "once free, it is purged"
+    finally:
+        purger.close()
+        holder.close()
