@@ -1,6 +1,6 @@
 -- Pins the schema: tables, columns, keys, indexes and chatmem_app's privileges.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 
 SELECT tables_are('public',
     ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs',
@@ -87,6 +87,15 @@ SELECT columns_are('public', 'session_claims',
     ARRAY['id', 'session_id', 'anonymous_user_id', 'user_id', 'method', 'claimed_at'], 'session_claims columns');
 SELECT is((SELECT count(*) FROM public.chatmem_settings), 1::bigint, 'settings hold exactly one row');
 
+-- The planner evaluates IMMUTABLE calls with constant arguments while
+-- planning: a helper that may raise must not be IMMUTABLE, or a branch that
+-- never runs raises anyway.
+SELECT lives_ok($$SELECT CASE WHEN random() > 2 THEN chatmem_internal.check_email(NULL) END$$,
+    'a raising helper in a branch that never runs does not raise');
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace IN ('api'::regnamespace, 'chatmem_internal'::regnamespace)
+                   AND p.provolatile = 'i' AND p.prosrc ~* '\mraise\M|chatmem_internal\.(invalid|forbidden|check_)'),
+    ARRAY[]::text[], 'no function that may raise is declared IMMUTABLE');
 SELECT has_role('chatmem_app', 'the application role exists');
 SELECT has_role('chatmem_assistant', 'the role that may write assistant and system turns exists');
 SELECT ok(NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chatmem_assistant'), 'chatmem_assistant cannot log in');

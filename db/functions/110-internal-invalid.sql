@@ -1,8 +1,13 @@
 -- Every 22023 the API raises goes through here, so messages name the field
 -- the same way everywhere: "<field>: <what is wrong>".
+--
+-- This and every helper that may raise are STABLE, never IMMUTABLE: the
+-- planner evaluates an IMMUTABLE call with constant arguments while planning,
+-- so a raise in a branch that never runs would fire anyway
+-- (SELECT CASE WHEN random() > 2 THEN chatmem_internal.check_email(NULL) END).
 CREATE FUNCTION chatmem_internal.invalid(p_field text, p_problem text, p_hint text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     RAISE EXCEPTION USING

@@ -1,7 +1,7 @@
 -- Session ids and guest ids: 1 to 255 characters, no control characters.
 CREATE FUNCTION chatmem_internal.check_id(p_value text, p_field text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF p_value IS NULL THEN

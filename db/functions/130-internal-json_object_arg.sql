@@ -4,7 +4,7 @@
 -- may set it, never a key smuggled in by the caller.
 CREATE FUNCTION chatmem_internal.json_object_arg(p_value jsonb, p_field text)
 RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF p_value IS NULL THEN

@@ -53,7 +53,7 @@ COMMENT ON FUNCTION chatmem_internal.may_use(public.conversation_sessions, chatm
 
 CREATE FUNCTION chatmem_internal.forbidden(p_session_id text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     RAISE EXCEPTION USING

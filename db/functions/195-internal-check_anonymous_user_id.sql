@@ -2,7 +2,7 @@
 -- 'anonymous' claims nothing; anything else must be a valid id.
 CREATE FUNCTION chatmem_internal.claimable_guest_id(p_anonymous_user_id text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF p_anonymous_user_id IS NULL OR btrim(p_anonymous_user_id) = '' OR p_anonymous_user_id = 'anonymous' THEN

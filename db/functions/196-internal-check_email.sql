@@ -1,6 +1,6 @@
 CREATE FUNCTION chatmem_internal.check_email(p_email text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF p_email IS NULL THEN

@@ -1,6 +1,6 @@
 CREATE FUNCTION chatmem_internal.check_new_password(p_password text, p_min_length integer)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $$
 BEGIN
     IF p_password IS NULL THEN

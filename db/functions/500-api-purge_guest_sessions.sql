@@ -19,7 +19,7 @@ BEGIN
     v_cutoff := now() - p_idle_for;
 
     IF p_dry_run THEN
-        RETURN (SELECT count(*) FROM public.conversation_sessions AS s
+        RETURN (SELECT count(*)::integer FROM public.conversation_sessions AS s
                  WHERE s.user_id IS NULL AND s.metadata ? 'anonymousUserId' AND s.updated_at < v_cutoff);
     END IF;
 
