@@ -19,8 +19,9 @@ GUIDE_GUEST = "b6b8561f-8fcb-4000-892a-457e1fd12f76"
 
 
 @pytest.fixture(scope="module")
-def base_url(admin_url: str) -> Iterator[str]:
-    with running_gateway(admin_url) as url:
+def base_url(app_url: str) -> Iterator[str]:
+    """The gateway as a web backend should run it: as a login role in chatmem_app only."""
+    with running_gateway(app_url) as url:
         yield url
 
 

@@ -11,7 +11,6 @@ through unchanged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -76,8 +75,9 @@ class Client:
         timeout: float = 30.0,
         prepare_threshold: int | None = 5,
     ) -> Self:
-        """A client on ``DATABASE_URL``, else on the embedded cluster (started if needed)."""
-        url = os.environ.get("DATABASE_URL") or target.database_url()
+        """A client on ``DATABASE_URL`` (its role as given), else on the embedded cluster
+        (started if needed) as ``chatmem_app_login``, a member of chatmem_app only."""
+        url = target.app_url("app")
         return cls(
             url, min_size=min_size, max_size=max_size, timeout=timeout,
             prepare_threshold=prepare_threshold,

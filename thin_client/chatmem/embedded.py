@@ -6,6 +6,12 @@ folder, so it never meets a system PostgreSQL on 5432.  It listens on a Unix
 socket only, in a folder only the server's OS user can enter (root excepted),
 so ``trust`` authentication admits nobody else.  Run as root, the server runs
 as the ``postgres`` user, since PostgreSQL refuses to run as root.
+
+Commands that act for a user or guest do not connect as the superuser: the
+cluster has two login roles without passwords (``trust`` on the private
+socket), made on first use: ``chatmem_app_login``, a member of
+``chatmem_app`` only, and ``chatmem_assistant_login``, also a member of
+``chatmem_assistant``, for the one who writes the model's turns.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 
 from chatmem.errors import SetupError
 
@@ -31,13 +37,24 @@ SUPERUSER = "postgres"
 DEFAULT_DATABASE = "chatmem"
 MIN_MAJOR = 15
 
+# The embedded cluster's login roles and the group roles (made by the
+# migrations) each is a member of; nothing else is granted to them.
+APP_LOGIN = "chatmem_app_login"
+ASSISTANT_LOGIN = "chatmem_assistant_login"
+LOGIN_ROLES: dict[str, tuple[str, ...]] = {
+    APP_LOGIN: ("chatmem_app",),
+    ASSISTANT_LOGIN: ("chatmem_app", "chatmem_assistant"),
+}
+
 # Settings of the embedded cluster, rewritten into chatmem.conf (included by
 # postgresql.conf) before every start, so a newer chatmem updates an older
 # cluster.  Durability stays at PostgreSQL's defaults (fsync,
 # synchronous_commit, full_page_writes on): the crash tests and the benchmark
 # rely on a cluster that keeps its promises.  shared_buffers is sized for a
 # million sessions with their indexes (about 400 MB), instead of the 128 MB
-# default meant for machines of twenty years ago.
+# default meant for machines of twenty years ago.  Bound parameters (which
+# carry passwords and tokens) stay out of statement logs even if a superuser
+# turns on log_statement; docs/security.md asks the same of a DBA's server.
 SERVER_SETTINGS = """# Written by chatmem before every start: edits here are lost.
 listen_addresses = ''
 unix_socket_permissions = 0700
@@ -45,6 +62,8 @@ shared_preload_libraries = 'pg_stat_statements'
 shared_buffers = '512MB'
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_error_statement = error
+log_parameter_max_length = 0
+log_parameter_max_length_on_error = 0
 """
 INCLUDE_LINE = "include_if_exists = 'chatmem.conf'\n"
 
@@ -62,12 +81,17 @@ class Cluster:
     def log_file(self) -> Path:
         return self.data_dir / "server.log"
 
-    def url(self, database: str = DEFAULT_DATABASE) -> str:
-        """A libpq URL a superuser-level admin can connect with."""
+    def url(self, database: str | None = None, user: str = SUPERUSER) -> str:
+        """A libpq URL for ``user`` (by default the superuser) on ``database`` (by default :func:`default_database`)."""
         return (
-            f"postgresql://{SUPERUSER}@/{quote(database)}"
+            f"postgresql://{quote(user, safe='')}@/{quote(database or default_database())}"
             f"?host={quote(str(self.socket_dir), safe='/')}&port={self.port}"
         )
+
+
+def default_database() -> str:
+    """The database commands use on the embedded cluster: ``CHATMEM_DATABASE``, else ``chatmem``."""
+    return os.environ.get("CHATMEM_DATABASE") or DEFAULT_DATABASE
 
 
 def _default_data_dir() -> Path:
@@ -277,6 +301,69 @@ def down(cluster: Cluster | None = None, mode: str = "fast") -> bool:
         cluster,
     )
     return True
+
+
+def ensure_login_roles(cluster: Cluster, database: str) -> None:
+    """Make the cluster's login roles (:data:`LOGIN_ROLES`) if they are missing.
+
+    Their group roles come from the migrations, so ``database`` must be
+    migrated: otherwise a :class:`SetupError` says to migrate it.
+    """
+    try:
+        conn = _connect_admin(cluster, database)
+    except psycopg.OperationalError:
+        _missing_database(cluster, database)
+        raise
+    with conn:
+        row = conn.execute(
+            "SELECT to_regnamespace('api') IS NOT NULL AND to_regrole('chatmem_assistant') IS NOT NULL"
+        ).fetchone()
+        if not row or not row[0]:
+            raise SetupError(
+                f"database {database!r} has no chatmem API yet, or an older one without its login roles: "
+                "run `chatmem migrate` (or `chatmem db up`)"
+            )
+        for name, groups in LOGIN_ROLES.items():
+            ensure_login_role(conn, name, groups)
+
+
+def _missing_database(cluster: Cluster, database: str) -> None:
+    """Raise a SetupError if ``database`` does not exist (the usual reason a connection to it fails)."""
+    with _connect_admin(cluster) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            return
+    raise SetupError(f"database {database!r} does not exist on the embedded cluster: run `chatmem db up`")
+
+
+def ensure_login_role(conn: psycopg.Connection[tuple[object, ...]], name: str, groups: tuple[str, ...]) -> None:
+    """Create LOGIN role ``name`` as a member of ``groups``, or add the memberships it lacks.
+
+    Roles are cluster-wide, and two commands may start at the same moment on
+    any of its databases: the loser of a race looks again instead of failing.
+    """
+    for attempt in range(3):
+        try:
+            _create_or_complete(conn, name, groups)
+            return
+        except (errors.DuplicateObject, errors.UniqueViolation):
+            if attempt == 2:
+                raise
+
+
+def _create_or_complete(conn: psycopg.Connection[tuple[object, ...]], name: str, groups: tuple[str, ...]) -> None:
+    row = conn.execute("SELECT to_regrole(%s) IS NULL", [name]).fetchone()
+    absent = bool(row and row[0])
+    missing = list(groups) if absent else [g for g in groups if not _is_member(conn, name, g)]
+    role, listed = sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, missing))
+    if absent:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(role, listed))
+    elif missing:
+        conn.execute(sql.SQL("GRANT {} TO {}").format(listed, role))
+
+
+def _is_member(conn: psycopg.Connection[tuple[object, ...]], role: str, group: str) -> bool:
+    row = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [role, group]).fetchone()
+    return bool(row and row[0])
 
 
 def ensure_database(cluster: Cluster, database: str) -> None:

@@ -1,15 +1,25 @@
-"""Which server a command talks to: ``--database-url``, else ``DATABASE_URL``, else the embedded cluster."""
+"""Which server a command talks to: ``--database-url``, else ``DATABASE_URL``, else the embedded cluster.
+
+And as whom: :func:`database_url` is the owner's or an admin's URL (for
+``migrate`` and ``db``); :func:`app_url` is for what acts for a user or guest.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 
 from chatmem import embedded
+
+# What a connection acts for: "app" for users and guests (chatmem_app only),
+# "assistant" for the backend that writes the model's turns (chatmem_assistant too).
+AppRole = Literal["app", "assistant"]
+EMBEDDED_LOGIN: dict[AppRole, str] = {"app": embedded.APP_LOGIN, "assistant": embedded.ASSISTANT_LOGIN}
 
 
 def external_url() -> str | None:
@@ -26,8 +36,25 @@ def database_url(explicit: str | None = None, *, start: bool = True, database: s
     url = explicit or external_url()
     if url is None:
         cluster = embedded.up() if start else embedded.configured()
-        return cluster.url(database or embedded.DEFAULT_DATABASE)
+        return cluster.url(database)
     return with_database(url, database) if database else url
+
+
+def app_url(role: AppRole = "app", explicit: str | None = None, *, database: str | None = None) -> str:
+    """The URL to act for users and guests with, never the embedded superuser's.
+
+    An explicit URL or ``DATABASE_URL`` is returned as given: which role it
+    names is its owner's choice.  On the embedded cluster (started if need
+    be) it names the login role for ``role``, made on first use, which needs
+    a migrated database: otherwise a SetupError says to migrate.
+    """
+    url = explicit or external_url()
+    if url is not None:
+        return with_database(url, database) if database else url
+    cluster = embedded.up()
+    name = database or embedded.default_database()
+    embedded.ensure_login_roles(cluster, name)
+    return cluster.url(name, user=EMBEDDED_LOGIN[role])
 
 
 def maintenance_url() -> str:

@@ -3,7 +3,9 @@
 Each command acts as this device's guest (the id in the state file) until
 ``register`` or ``login``, then as that user, and makes the one or two API
 calls it needs; every decision (ownership, claiming, validation) is the SQL
-API's.
+API's.  On the embedded cluster they connect as its login role in
+``chatmem_app`` only; ``say --role assistant|system`` plays the model's
+backend, as ``chatmem_assistant_login``.  ``DATABASE_URL`` is used as given.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def say(
     session_id: SessionIdArg,
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The message.", show_default=False)],
     role: Annotated[
-        str, typer.Option("--role", help="Who speaks: user, assistant or system.")
+        str, typer.Option("--role", help="Who speaks: user, assistant or system (the last two as the "
+                                         "model's backend, a member of chatmem_assistant).")
     ] = "user",
     json_out: JsonOpt = False,
 ) -> None:
@@ -144,7 +147,7 @@ def say(
     Example: chatmem say session_1700000000000_abc "How do refunds work?"
     """
     st = state.load()
-    with _client() as client:
+    with _client(_speaker(role)) as client:
         message_id = client.add_message(session_id, st.identity, role, text)
     if json_out:
         emit_json({"id": message_id, "session_id": session_id, "role": role})
@@ -338,15 +341,20 @@ def whoami(json_out: JsonOpt = False) -> None:
 # -- helpers -----------------------------------------------------------------------
 
 
+def _speaker(role: str) -> target.AppRole:
+    """Who writes a turn of ``role``: the model's backend for assistant and system turns."""
+    return "assistant" if role in ("assistant", "system") else "app"
+
+
 @contextmanager
-def _client() -> Iterator[Client]:
+def _client(acting_as: target.AppRole = "app") -> Iterator[Client]:
     """A one-connection client on DATABASE_URL or the embedded cluster (started if needed)."""
     pool_log = logging.getLogger("psycopg.pool")
     if not pool_log.handlers:
         # The pool logs each failed attempt; the command reports the failure once.
         pool_log.addHandler(logging.NullHandler())
         pool_log.propagate = False
-    url = target.database_url()
+    url = target.app_url(acting_as)
     # One direct connection first: an unreachable server is reported at once,
     # with libpq's reason, instead of after the pool's timeout.
     _check_connection(url)

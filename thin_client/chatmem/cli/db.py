@@ -36,7 +36,7 @@ def up(
     """
     if target.external_url() is None:
         cluster = embedded.up()
-        embedded.ensure_database(cluster, database or embedded.DEFAULT_DATABASE)
+        embedded.ensure_database(cluster, database or embedded.default_database())
     url = target.database_url(database=database)
     version = None if no_migrate else migrate.migrate(url).version
     if json_out:
@@ -103,10 +103,10 @@ def url(
 
     Example: psql "$(chatmem db url)"
     """
-    name = database or embedded.DEFAULT_DATABASE
+    name = database or embedded.default_database()
     if recreate and not database:
         fail("--recreate needs --database: it drops that database", code=EXIT_USAGE)
-    if create or recreate or (name == embedded.DEFAULT_DATABASE and target.external_url() is None):
+    if create or recreate or (name == embedded.default_database() and target.external_url() is None):
         target.ensure_database(name, recreate=recreate)
     conn_url = target.database_url(database=database)
     typer.echo(target.libpq_env_exports(conn_url) if env else conn_url)
