@@ -28,11 +28,21 @@ def running_gateway(
 
     uvicorn's own logging setup is skipped (``log_config=None``), so its
     records, the access log included, reach pytest's ``caplog``.
+
+    The auth rate limit is off unless a test passes ``auth_rate_limit``: the
+    gateway tests make far more than 30 auth calls a minute, all from
+    127.0.0.1 (tests/test_gateway_limits.py turns it on).
+
+    ``proxy_headers=False``: uvicorn would otherwise take the client address
+    from X-Forwarded-For itself for peers in FORWARDED_ALLOW_IPS (127.0.0.1
+    by default), before the gateway sees the request; the gateway's own
+    trusted_proxies setting must be the only one that decides.
     """
+    app_options.setdefault("auth_rate_limit", 0)
     port = free_port()
     config = uvicorn.Config(app or create_app(conninfo, **app_options),  # type: ignore[arg-type]
                             host="127.0.0.1", port=port, log_level=log_level, lifespan="on",
-                            log_config=None, access_log=True)
+                            log_config=None, access_log=True, proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -119,6 +119,20 @@ def family_tokens_alive(conn: Conn, tokens: list[tuple[str, str]]) -> list[str]:
     return alive
 
 
+def exchange(conn: Conn, refresh: str, results: dict[str, Any], name: str,
+             barrier: threading.Barrier | None) -> None:
+    """One api.refresh of ``refresh``: its tokens or its SQLSTATE, and its duration, into ``results``."""
+    if barrier is not None:
+        barrier.wait()
+    start = time.monotonic()
+    try:
+        results[name] = conn.execute(
+            "SELECT token, refresh_token FROM api.refresh(%s)", [refresh]).fetchone()
+    except psycopg.Error as exc:
+        results[name] = exc.sqlstate
+    results[name + " seconds"] = time.monotonic() - start
+
+
 @pytest.mark.parametrize("concurrent", [True, False], ids=["at-once", "one-after-the-other"])
 def test_two_refreshes_with_one_token_revoke_every_token_of_the_login_every_time(
     url: str, concurrent: bool
@@ -141,29 +155,17 @@ def test_two_refreshes_with_one_token_revoke_every_token_of_the_login_every_time
             assert login is not None
             access, refresh = login
             results: dict[str, Any] = {}
-            barrier = threading.Barrier(2)
-
-            def exchange(conn: Conn, name: str, wait: bool) -> None:
-                if wait:
-                    barrier.wait()
-                start = time.monotonic()
-                try:
-                    results[name] = conn.execute(
-                        "SELECT token, refresh_token FROM api.refresh(%s)", [refresh]).fetchone()
-                except psycopg.Error as exc:
-                    results[name] = exc.sqlstate
-                results[name + " seconds"] = time.monotonic() - start
-
             if concurrent:
-                threads = [threading.Thread(target=exchange, args=(c, n, True))
+                barrier = threading.Barrier(2)
+                threads = [threading.Thread(target=exchange, args=(c, refresh, results, n, barrier))
                            for c, n in ((a, "a"), (b, "b"))]
                 for t in threads:
                     t.start()
                 for t in threads:
                     t.join(30)
             else:
-                exchange(a, "a", False)
-                exchange(b, "b", False)
+                exchange(a, refresh, results, "a", None)
+                exchange(b, refresh, results, "b", None)
             outcomes = sorted([results["a"], results["b"]], key=lambda r: isinstance(r, str))
             assert isinstance(outcomes[0], tuple) and outcomes[1] == "28000", outcomes
             assert max(results["a seconds"], results["b seconds"]) < 1.0, "a refresh stalled"
@@ -274,18 +276,17 @@ def test_hash_wait_zero_refuses_at_once_and_a_free_slot_is_taken_without_waiting
 ) -> None:
     conn, holder = connections(url, 2)
     try:
-        with settings_changed(admin_url, max_concurrent_hashes=2, hash_wait="0"):
-            with holder.transaction():
-                holder.execute(f"SELECT pg_advisory_xact_lock({SLOT_CLASS}, 0)")
-                # Slot 1 is free: taken whichever slot the call tries first.
-                for i in range(10):
-                    assert sqlstate_of(conn, "SELECT * FROM api.login(%s, 'x')",
-                                       [f"pa-free-{i}@example.test"]) == "28P01"
-                holder.execute(f"SELECT pg_advisory_xact_lock({SLOT_CLASS}, 1)")
-                start = time.monotonic()
-                assert sqlstate_of(conn, "SELECT * FROM api.login('pa-free@example.test', 'x')",
-                                   []) == "CM004"
-                assert time.monotonic() - start < 0.2
+        with settings_changed(admin_url, max_concurrent_hashes=2, hash_wait="0"), holder.transaction():
+            holder.execute(f"SELECT pg_advisory_xact_lock({SLOT_CLASS}, 0)")
+            # Slot 1 is free: taken whichever slot the call tries first.
+            for i in range(10):
+                assert sqlstate_of(conn, "SELECT * FROM api.login(%s, 'x')",
+                                   [f"pa-free-{i}@example.test"]) == "28P01"
+            holder.execute(f"SELECT pg_advisory_xact_lock({SLOT_CLASS}, 1)")
+            start = time.monotonic()
+            assert sqlstate_of(conn, "SELECT * FROM api.login('pa-free@example.test', 'x')",
+                               []) == "CM004"
+            assert time.monotonic() - start < 0.2
         assert conn.execute("SHOW lock_timeout").fetchone() == ("0",), "lock_timeout restored"
     finally:
         conn.execute("DELETE FROM public.login_failures WHERE email LIKE 'pa-free%'")

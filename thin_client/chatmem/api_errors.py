@@ -35,6 +35,12 @@ class ChatmemError(Exception):
         code = CODES.get(self.sqlstate)
         return code.http_status if code else 500
 
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds a gateway tells the caller to wait (``Retry-After``), or None."""
+        code = CODES.get(self.sqlstate)
+        return code.retry_after if code else None
+
 
 class InvalidInput(ChatmemError):
     """22023: an argument is missing, malformed or out of range (the message names it)."""
@@ -57,7 +63,7 @@ class InvalidCredentials(ChatmemError):
 
 
 class ForbiddenSession(ChatmemError):
-    """42501: the session belongs to someone else."""
+    """42501: the session belongs to someone else, or the caller's role may not write that turn."""
 
 
 class NotFound(ChatmemError):
@@ -72,6 +78,10 @@ class GuestSessionLimit(ChatmemError):
     """CM002: this guest opened too many sessions recently."""
 
 
+class HashingBusy(ChatmemError):
+    """CM004: too many passwords are being hashed at once; retry in a moment (nothing was checked)."""
+
+
 @dataclass(frozen=True)
 class Code:
     """One row of the registry."""
@@ -80,6 +90,9 @@ class Code:
     name: str
     exception: type[ChatmemError]
     http_status: int
+    # Seconds for an HTTP Retry-After header: the soonest a retry is worth
+    # making, not a promise that it will succeed.  None: no header.
+    retry_after: int | None = None
 
 
 CODES: Final[Mapping[str, Code]] = MappingProxyType({
@@ -93,8 +106,16 @@ CODES: Final[Mapping[str, Code]] = MappingProxyType({
         Code("28P01", "invalid_password", InvalidCredentials, 401),
         Code("42501", "insufficient_privilege", ForbiddenSession, 403),
         Code("P0002", "no_data_found", NotFound, 404),
-        Code("CM001", "too_many_login_attempts", TooManyLoginAttempts, 429),
-        Code("CM002", "guest_session_limit", GuestSessionLimit, 429),
+        # CM001 lifts once enough counted failures have left login_failure_window
+        # (default 15 minutes), CM002 once the guest's oldest session of the
+        # last hour ages out: anything from seconds to the whole window away,
+        # and the error does not say.  So one minute, a polling interval, not
+        # a promise; a refused retry is cheap (no bcrypt, no failure counted).
+        Code("CM001", "too_many_login_attempts", TooManyLoginAttempts, 429, retry_after=60),
+        Code("CM002", "guest_session_limit", GuestSessionLimit, 429, retry_after=60),
+        # The server is busy, not the caller wrong: 503 with Retry-After.  A
+        # bcrypt takes about 0.1 s and hash_wait is 1 s by default: 1 second.
+        Code("CM004", "hashing_busy", HashingBusy, 503, retry_after=1),
     )
 })
 
@@ -114,6 +135,12 @@ def http_status(sqlstate: str | None) -> int | None:
     return code.http_status if code else None
 
 
+def retry_after(sqlstate: str | None) -> int | None:
+    """The Retry-After seconds for one of our SQLSTATEs; None when there is none."""
+    code = CODES.get(sqlstate or "")
+    return code.retry_after if code else None
+
+
 __all__ = [
     "CODES",
     "ChatmemError",
@@ -121,6 +148,7 @@ __all__ = [
     "EmailTaken",
     "ForbiddenSession",
     "GuestSessionLimit",
+    "HashingBusy",
     "InvalidCredentials",
     "InvalidInput",
     "NotAuthorized",
@@ -129,4 +157,5 @@ __all__ = [
     "WrongIsolation",
     "from_psycopg",
     "http_status",
+    "retry_after",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -17,13 +17,33 @@ from chatmem import __version__
 from chatmem.gateway import errors
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
+from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
 from chatmem.gateway.routes import router
 
 STATIC = files("chatmem.gateway") / "static"
 
 
-def create_app(conninfo: str, *, pool_size: int = 10, prepare_threshold: int | None = 5) -> FastAPI:
-    """The gateway on ``conninfo``; ``prepare_threshold=None`` for transaction-mode poolers."""
+def create_app(
+    conninfo: str, *, pool_size: int = 10, prepare_threshold: int | None = 5,
+    auth_rate_limit: int | None = None, trusted_proxies: Iterable[str] | None = None,
+) -> FastAPI:
+    """The gateway on ``conninfo``; ``prepare_threshold=None`` for transaction-mode poolers.
+
+    ``auth_rate_limit``: requests a minute per client address to register,
+    login and refresh together, 0 for no limit (default: CHATMEM_AUTH_RATE_LIMIT,
+    else 30).  ``trusted_proxies``: the IPs and CIDRs (and ``unix``) whose
+    X-Forwarded-For is believed (default: CHATMEM_TRUSTED_PROXIES, comma
+    separated, else none).  See chatmem.gateway.ratelimit.
+    """
+    if auth_rate_limit is None:
+        auth_rate_limit = _env_int("CHATMEM_AUTH_RATE_LIMIT", 30)
+    if auth_rate_limit < 0:
+        raise ValueError(f"auth_rate_limit must be 0 (no limit) or more, not {auth_rate_limit}")
+    if trusted_proxies is None:
+        trusted_proxies = os.environ.get("CHATMEM_TRUSTED_PROXIES", "")
+    if isinstance(trusted_proxies, str):
+        trusted_proxies = trusted_proxies.split(",")
+    client_address = ClientAddress(trusted_proxies)  # a typo fails here, at startup
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,11 +70,18 @@ def create_app(conninfo: str, *, pool_size: int = 10, prepare_threshold: int | N
     )
     errors.install(app)
     app.include_router(router)
+    # Middleware added last runs first: CORS, then the body limit, then the
+    # auth rate limit, so a 429 carries the CORS headers and costs no body.
+    if auth_rate_limit:
+        app.state.auth_rate_limiter = SlidingWindow(auth_rate_limit)
+        app.add_middleware(AuthRateLimit, limiter=app.state.auth_rate_limiter, client_address=client_address)
     app.add_middleware(BodyLimit, max_bytes=int(os.environ.get("CHATMEM_MAX_BODY_BYTES", 1 << 20)))
     origins = [o.strip() for o in os.environ.get("CHATMEM_CORS_ORIGINS", "").split(",") if o.strip()]
     if origins:
+        # Retry-After is not a CORS-safelisted response header: a page reads it only if exposed.
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"])
+                           allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"],
+                           expose_headers=["Retry-After"])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -62,3 +89,13 @@ def create_app(conninfo: str, *, pool_size: int = 10, prepare_threshold: int | N
         return FileResponse(str(STATIC / "index.html"))
 
     return app
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None

@@ -1,12 +1,13 @@
 """Every failure as the older system's envelope; never a stack trace.
 
-The SQLSTATE -> HTTP status table is chatmem.api_errors.CODES, the same one
-the client turns into exceptions.
+The SQLSTATE -> HTTP status (and Retry-After) table is chatmem.api_errors.CODES,
+the same one the client turns into exceptions.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -19,15 +20,19 @@ from chatmem.api_errors import ChatmemError
 log = logging.getLogger("chatmem.gateway")
 
 
-def envelope(status: int, code: str, message: str, hint: str | None = None) -> JSONResponse:
+def envelope(status: int, code: str, message: str, hint: str | None = None,
+             headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        {"success": False, "error": {"code": code, "message": message, "hint": hint}}, status_code=status
+        {"success": False, "error": {"code": code, "message": message, "hint": hint}}, status_code=status,
+        headers=headers,
     )
 
 
 async def on_chatmem_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatmemError)
-    return envelope(exc.http_status, exc.sqlstate, exc.message, exc.hint)
+    retry_after = exc.retry_after
+    return envelope(exc.http_status, exc.sqlstate, exc.message, exc.hint,
+                    None if retry_after is None else {"Retry-After": str(retry_after)})
 
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -45,7 +50,8 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    # Its headers too (a 405's Allow).
+    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=exc.headers)
 
 
 async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
