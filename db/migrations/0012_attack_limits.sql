@@ -1,11 +1,17 @@
 -- depends: 0011_guest_id_statistics
 -- Limits that hold when attackers run calls in parallel (issue 10).
+-- Nothing here is slow; the timeouts keep a busy settings table from
+-- queueing every login behind this migration.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
 
 -- Password hashing is the one thing a caller can make the server spend tens
 -- of milliseconds of a core on.  At most max_concurrent_hashes bcrypt runs
 -- at once; a call that waits longer than hash_wait for its turn is refused
 -- with CM004 before hashing, so a login spray cannot take every core.
 ALTER TABLE public.chatmem_settings
+    -- A small count in the one-row settings table, like its other integer columns.
+    -- squawk-ignore prefer-bigint-over-int
     ADD COLUMN IF NOT EXISTS max_concurrent_hashes integer NOT NULL DEFAULT 1
         CONSTRAINT chatmem_settings_max_concurrent_hashes_check CHECK (max_concurrent_hashes >= 1),
     ADD COLUMN IF NOT EXISTS hash_wait interval NOT NULL DEFAULT '1 second'
