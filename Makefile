@@ -14,7 +14,7 @@ TEST_DB     ?= chatmem_test
 # The embedded cluster lives under the checkout when run from here.
 export CHATMEM_DATA_DIR ?= $(CURDIR)/.chatmem/pgdata
 
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap \
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap postgresql-$(PG_MAJOR)-plpgsql-check \
                    libtap-parser-sourcehandler-pgtap-perl pgbouncer chromium
 
 .PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo bench lint clean
