@@ -54,8 +54,15 @@ def run(url: str, *, reps: int) -> dict[str, Any]:
         schema_row = conn.execute(
             "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgcrypto'"
         ).fetchone()
+        # The cost a new installation gets: the column's default.
+        default_row = conn.execute(
+            "SELECT column_default FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = 'chatmem_settings'"
+            "   AND column_name = 'bcrypt_cost'"
+        ).fetchone()
         assert cost_row is not None and schema_row is not None
         cost, schema = int(cost_row[0]), str(schema_row[0])
+        default_cost = int(default_row[0]) if default_row and str(default_row[0]).isdigit() else None
         crypt_sql = f"SELECT {schema}.crypt(%s, {schema}.gen_salt('bf', %s))"
 
         def timed(query: str, params: list[Any]) -> tuple[float, tuple[Any, ...] | None]:
@@ -95,6 +102,7 @@ def run(url: str, *, reps: int) -> dict[str, Any]:
     login_ms = _ms(login)
     return {
         "bcrypt_cost": cost,
+        "bcrypt_cost_default": default_cost,
         "reps": reps,
         "crypt": crypt_ms,
         "register_user": register_ms,

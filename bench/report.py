@@ -12,72 +12,101 @@ def _ratio(a: float, b: float) -> float:
 
 
 def ratios(results: dict[str, Any]) -> dict[str, Any]:
-    pg = results["throughput"]["pgbench"]
-    out: dict[str, Any] = {
-        "chatmem_over_limit": {},
-        "chatmem_over_baseline": {},
+    """The ratios of the sections that ran (``--only`` may have left some out)."""
+    out: dict[str, Any] = {}
+    if "throughput" in results:
+        pg = results["throughput"]["pgbench"]
+        out["chatmem_over_limit"] = {}
+        out["chatmem_over_baseline"] = {}
         # No design of step 1 can beat the bare insert: 3 / 2 bounds 1 / 2.
-        "limit_over_baseline": {},
-    }
-    for clients in pg["chatmem"]:
-        c, b, lim = (pg[d][clients]["tps"] for d in ("chatmem", "baseline", "limit"))
-        out["chatmem_over_limit"][clients] = _ratio(c, lim)
-        out["chatmem_over_baseline"][clients] = _ratio(c, b)
-        out["limit_over_baseline"][clients] = _ratio(lim, b)
-    py = results["throughput"].get("python")
-    if py:
-        out["python_chatmem_over_baseline"] = _ratio(
-            py["chatmem"]["calls_per_s"], py["baseline"]["calls_per_s"]
+        out["limit_over_baseline"] = {}
+        for clients in pg["chatmem"]:
+            c, b, lim = (pg[d][clients]["tps"] for d in ("chatmem", "baseline", "limit"))
+            out["chatmem_over_limit"][clients] = _ratio(c, lim)
+            out["chatmem_over_baseline"][clients] = _ratio(c, b)
+            out["limit_over_baseline"][clients] = _ratio(lim, b)
+        py = results["throughput"].get("python")
+        if py:
+            out["python_chatmem_over_baseline"] = _ratio(
+                py["chatmem"]["calls_per_s"], py["baseline"]["calls_per_s"]
+            )
+    if "claim" in results:
+        claim = results["claim"]
+        sizes = sorted(int(s) for s in claim["chatmem"])
+        small, large = str(sizes[0]), str(sizes[-1])
+        out["claim_speedup_at_largest"] = _ratio(
+            claim["baseline"][large]["median_ms"], claim["chatmem"][large]["median_ms"]
         )
-    claim = results["claim"]
-    sizes = sorted(int(s) for s in claim["chatmem"])
-    small, large = str(sizes[0]), str(sizes[-1])
-    out["claim_speedup_at_largest"] = _ratio(
-        claim["baseline"][large]["median_ms"], claim["chatmem"][large]["median_ms"]
-    )
-    out["claim_growth_largest_over_smallest"] = _ratio(
-        claim["chatmem"][large]["median_ms"], claim["chatmem"][small]["median_ms"]
-    )
-    out["claim_sizes_compared"] = [sizes[0], sizes[-1]]
+        out["claim_growth_largest_over_smallest"] = _ratio(
+            claim["chatmem"][large]["median_ms"], claim["chatmem"][small]["median_ms"]
+        )
+        out["claim_sizes_compared"] = [sizes[0], sizes[-1]]
+    if "spray" in results:
+        modes = results["spray"]["modes"]
+        out["spray_over_no_spray"] = _ratio(modes["bounded"]["tps"], modes["none"]["tps"])
+        out["spray_unbounded_over_no_spray"] = _ratio(
+            modes["unbounded"]["tps"], modes["none"]["tps"]
+        )
     return out
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     r = results["ratios"]
-    acc = results["accounts"]
-    small, large = r["claim_sizes_compared"]
-    return [
-        {
-            "target": "chatmem / bare insert >= 0.7 at every client count",
-            "value": r["chatmem_over_limit"],
-            "pass": all(v >= 0.7 for v in r["chatmem_over_limit"].values()),
-        },
-        {
-            "target": "chatmem / older design >= 2 at every client count",
-            "value": r["chatmem_over_baseline"],
-            "pass": all(v >= 2 for v in r["chatmem_over_baseline"].values()),
-        },
-        {
-            "target": f"claim at {large:,} rows >= 100x faster than the older design",
-            "value": r["claim_speedup_at_largest"],
-            "pass": r["claim_speedup_at_largest"] >= 100,
-        },
-        {
-            "target": f"claim at {large:,} rows <= 2x chatmem's own at {small:,}",
-            "value": r["claim_growth_largest_over_smallest"],
-            "pass": r["claim_growth_largest_over_smallest"] <= 2,
-        },
-        {
-            "target": "register_user overhead beyond bcrypt < 2 ms (median)",
-            "value": acc["register_overhead_ms"],
-            "pass": acc["register_overhead_ms"] < 2,
-        },
-        {
-            "target": "login overhead beyond bcrypt < 2 ms (median)",
-            "value": acc["login_overhead_ms"],
-            "pass": acc["login_overhead_ms"] < 2,
-        },
-    ]
+    out: list[dict[str, Any]] = []
+    if "throughput" in results:
+        out += [
+            {
+                "target": "chatmem / bare insert >= 0.7 at every client count",
+                "value": r["chatmem_over_limit"],
+                "pass": all(v >= 0.7 for v in r["chatmem_over_limit"].values()),
+            },
+            {
+                "target": "chatmem / older design >= 2 at every client count",
+                "value": r["chatmem_over_baseline"],
+                "pass": all(v >= 2 for v in r["chatmem_over_baseline"].values()),
+            },
+        ]
+    if "claim" in results:
+        small, large = r["claim_sizes_compared"]
+        out += [
+            {
+                "target": f"claim at {large:,} rows >= 100x faster than the older design",
+                "value": r["claim_speedup_at_largest"],
+                "pass": r["claim_speedup_at_largest"] >= 100,
+            },
+            {
+                "target": f"claim at {large:,} rows <= 2x chatmem's own at {small:,}",
+                "value": r["claim_growth_largest_over_smallest"],
+                "pass": r["claim_growth_largest_over_smallest"] <= 2,
+            },
+        ]
+    if "accounts" in results:
+        acc = results["accounts"]
+        out += [
+            {
+                "target": "register_user overhead beyond bcrypt < 2 ms (median)",
+                "value": acc["register_overhead_ms"],
+                "pass": acc["register_overhead_ms"] < 2,
+            },
+            {
+                "target": "login overhead beyond bcrypt < 2 ms (median)",
+                "value": acc["login_overhead_ms"],
+                "pass": acc["login_overhead_ms"] < 2,
+            },
+        ]
+    if "spray" in results:
+        sp = results["spray"]
+        out.append(
+            {
+                "target": (
+                    f"new guest sessions while {sp['connections']} connections spray logins"
+                    " >= 0.5 of those without"
+                ),
+                "value": r["spray_over_no_spray"],
+                "pass": r["spray_over_no_spray"] >= 0.5,
+            }
+        )
+    return out
 
 
 def _fmt(value: Any) -> str:
@@ -89,7 +118,25 @@ def _fmt(value: Any) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The figures as the terminal shows them."""
+    """The figures as the terminal shows them (the sections that ran)."""
+    parts = [
+        lines(results)
+        for key, lines in (
+            ("throughput", _throughput_lines),
+            ("claim", _claim_lines),
+            ("accounts", _accounts_lines),
+            ("spray", _spray_lines),
+        )
+        if key in results
+    ]
+    targets_ = ["Targets"] + [
+        f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}  [{_fmt(t['value'])}]"
+        for t in results["targets"]
+    ]
+    return "\n\n".join("\n".join(part) for part in [*parts, targets_])
+
+
+def _throughput_lines(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     cfg = results["config"]
     pg = results["throughput"]["pgbench"]
@@ -141,8 +188,11 @@ def table(results: dict[str, Any]) -> str:
             f"{gw['client']['calls_per_s']:,.0f}/s (median {gw['client']['latency_median_ms']:.2f} ms): "
             f"ratio {gw['http_over_client']:.2f}, +{gw['added_ms']:.2f} ms per call"
         )
-    lines.append("")
-    lines.append("Claim of a guest's 3 sessions, rolled back (median / p95 ms)")
+    return lines
+
+
+def _claim_lines(results: dict[str, Any]) -> list[str]:
+    lines = ["Claim of a guest's 3 sessions, rolled back (median / p95 ms)"]
     lines.append(f"  {'rows':>10}  {'chatmem':>17}  {'older design':>19}  {'speedup':>8}")
     claim = results["claim"]
     for size in sorted(claim["chatmem"], key=int):
@@ -159,21 +209,83 @@ def table(results: dict[str, Any]) -> str:
             f"  plans at {int(large):,}: chatmem {plans['chatmem'].get(large)}; "
             f"older {plans['baseline'].get(large)}"
         )
-    lines.append("")
+    return lines
+
+
+def _accounts_lines(results: dict[str, Any]) -> list[str]:
     acc = results["accounts"]
-    lines.append(
-        f"Accounts at bcrypt cost {acc['bcrypt_cost']} (median ms over {acc['reps']}): "
-        f"crypt() alone {acc['crypt']['median_ms']:.1f}, "
+    default = acc.get("bcrypt_cost_default")
+    which = (
+        "chatmem's default"
+        if default == acc["bcrypt_cost"]
+        else f"chatmem's default is {default}"
+    )
+    return [
+        f"Accounts at bcrypt cost {acc['bcrypt_cost']} ({which}; median ms over {acc['reps']}): "
+        f"one bcrypt, crypt() alone, {acc['crypt']['median_ms']:.1f} ms per call; "
         f"register_user {acc['register_user']['median_ms']:.1f} "
         f"(+{acc['register_overhead_ms']:.2f}), login {acc['login']['median_ms']:.1f} "
         f"(+{acc['login_overhead_ms']:.2f}); paired with the crypt() beside each call: "
         f"+{acc['register_overhead_paired_ms']:.2f} and +{acc['login_overhead_paired_ms']:.2f}"
-    )
-    lines.append("")
-    lines.append("Targets")
-    for t in results["targets"]:
-        lines.append(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}  [{_fmt(t['value'])}]")
-    return "\n".join(lines)
+    ]
+
+
+def _spray_lines(results: dict[str, Any]) -> list[str]:
+    sp = results["spray"]
+    st = sp["settings"]
+    modes = sp["modes"]
+    per_round = modes["none"]["duration_s"] // modes["none"]["rounds"]
+    cores = sp["cores"]
+    lines = [
+        f"Login spray (issue 10): new guest sessions per second, {sp['clients']} pgbench client(s) "
+        f"(-M prepared, {per_round} s x {modes['none']['rounds']} rounds per mode)",
+        f"  while {sp['connections']} connections call api.login in a loop, each call a new unknown email "
+        "and a wrong password;",
+        f"  bcrypt cost {st['bcrypt_cost']}, max_concurrent_hashes {st['max_concurrent_hashes']}, "
+        f"hash_wait {st['hash_wait_s']:g} s; the {cores} cores serve the server, pgbench and the "
+        "spray's threads alike",
+        "  (ratio: sessions/s over no spray's; checked: 28P01 after one bcrypt; CM004: refused before "
+        "hashing;",
+        "  CPU busy: the whole machine's, anything else running on it included)",
+        f"  {'mode':<30}  {'sessions/s':>10}  {'ratio':>5}  {'checked/s':>9}  {'CM004/s':>7}"
+        f"  {'login ms checked / CM004':>24}  {'CPU busy':>8}",
+    ]
+    ratios_ = {
+        "bounded": results["ratios"]["spray_over_no_spray"],
+        "unbounded": results["ratios"]["spray_unbounded_over_no_spray"],
+    }
+    names = {
+        "none": "no spray",
+        "bounded": f"spray, {st['max_concurrent_hashes']} hash slot(s), as set",
+        "unbounded": f"spray, {sp['unbounded_slots']} slots (unbounded)",
+    }
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for mode in ("none", "bounded", "unbounded"):
+        fig = modes[mode]
+        spr = fig.get("spray") or {}
+        ratio = num(ratios_.get(mode), ".2f")
+        lat = (
+            f"{num(spr.get('checked_median_ms'), ',.0f')} / {num(spr.get('refused_median_ms'), ',.0f')}"
+            if spr
+            else "-"
+        )
+        busy = num(fig.get("cpu_busy_cores"), ".2f")
+        lines.append(
+            f"  {names[mode]:<30}  {fig['tps']:>10,.0f}  {ratio:>5}"
+            f"  {num(spr.get('checked_per_s'), ',.1f'):>9}  {num(spr.get('refused_per_s'), ',.1f'):>7}"
+            f"  {lat:>24}  {busy + ' of ' + str(cores):>8}"
+        )
+    others = {
+        mode: modes[mode]["spray"]["throttled"]
+        for mode in ("bounded", "unbounded")
+        if modes[mode]["spray"]["throttled"]
+    }
+    if others:
+        lines.append(f"  CM001 (throttled, not expected with new emails): {others}")
+    return lines
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

@@ -2,7 +2,9 @@
 
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
-Default sizes finish within about 10 minutes on 2 cores.
+Default sizes finish within about 10 minutes on 2 cores.  ``--only`` runs
+some sections (throughput, accounts, claim, spray) and writes
+``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from bench import accounts, claim, env, gateway, report, throughput
+from bench import accounts, claim, env, gateway, report, spray, throughput
 from bench.progress import Progress
 from chatmem import embedded, target
 
@@ -37,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "claim_seconds": 15.0,
     "account_reps": 20,
     "gateway_calls": 2000,
+    "spray_clients": 1,
+    "spray_connections": 32,
+    "spray_duration": 20,
+    "spray_warmup": 2.0,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -52,7 +58,12 @@ QUICK: dict[str, Any] = {
     "claim_seconds": 2.0,
     "account_reps": 2,
     "gateway_calls": 30,
+    "spray_clients": 1,
+    "spray_connections": 8,
+    "spray_duration": 1,
+    "spray_warmup": 0.3,
 }
+SECTIONS = ("throughput", "accounts", "claim", "spray")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -109,6 +120,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gateway-calls", type=int, help="POST /api/chat/session calls, and as many client calls (default 2000)"
     )
     p.add_argument(
+        "--spray-clients",
+        type=int,
+        help="pgbench clients measured under the login spray (default 1)",
+    )
+    p.add_argument(
+        "--spray-connections",
+        type=int,
+        help="connections spraying api.login with random emails (default 32)",
+    )
+    p.add_argument(
+        "--spray-duration",
+        type=int,
+        help="seconds of pgbench per spray mode, split into the rounds (default 20)",
+    )
+    p.add_argument(
+        "--spray-warmup",
+        type=float,
+        help="seconds the spray runs before each timed round (default 2)",
+    )
+    p.add_argument(
+        "--only",
+        help=f"run only these sections, comma-separated ({', '.join(SECTIONS)}); "
+        "results go to <date>.<sections>.json and latest.md is left alone",
+    )
+    p.add_argument(
         "--pgbouncer",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -132,6 +168,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, count, None)
     if args.pgbouncer is None:
         args.pgbouncer = not args.quick
+    if args.only:
+        only = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = sorted(set(only) - set(SECTIONS))
+        if unknown or not only:
+            p.error(f"--only: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        args.sections = [s for s in SECTIONS if s in only]
+    else:
+        args.sections = list(SECTIONS)
     return args
 
 
@@ -149,19 +193,32 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def spray_seconds(args: argparse.Namespace) -> int:
+    """pgbench -T takes whole seconds: each spray mode's duration is split into the rounds."""
+    return max(1, round(int(args.spray_duration) / int(args.rounds)))
+
+
 def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[int]) -> float:
-    per_round = (max(1, round(args.duration / args.rounds)) if args.duration else 0.3) + 1
-    total = 6.0 + 3 * len(clients) * args.rounds * per_round
-    total += 2 * args.rounds * ((args.python_duration or 0.3 * args.rounds) / args.rounds + 0.5)
-    if args.pgbouncer:
-        total += 6 * args.rounds * per_round + 1
-    total += (args.account_reps + 1) * 0.5
-    total += 2 + 2 * args.gateway_calls / 500
-    previous = 0
-    for size in sorted(sizes):
-        total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
-        total += min(args.baseline_claim_reps * size * 4e-7, args.claim_seconds) + 1
-        previous = size
+    total = 6.0
+    if "throughput" in args.sections:
+        per_round = (max(1, round(args.duration / args.rounds)) if args.duration else 0.3) + 1
+        total += 3 * len(clients) * args.rounds * per_round
+        total += 2 * args.rounds * ((args.python_duration or 0.3 * args.rounds) / args.rounds + 0.5)
+        if args.pgbouncer:
+            total += 6 * args.rounds * per_round + 1
+        total += 2 + 2 * args.gateway_calls / 500
+    if "accounts" in args.sections:
+        total += (args.account_reps + 1) * 0.5
+    if "claim" in args.sections:
+        previous = 0
+        for size in sorted(sizes):
+            total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
+            total += min(args.baseline_claim_reps * size * 4e-7, args.claim_seconds) + 1
+            previous = size
+    if "spray" in args.sections:
+        # Stopping the unbounded spray waits for every bcrypt in flight (about 67 ms each).
+        unbounded_stop = args.spray_connections * 0.07 / (os.cpu_count() or 1)
+        total += args.rounds * (3 * (spray_seconds(args) + 1) + 2 * args.spray_warmup + unbounded_stop)
     return float(total)
 
 
@@ -217,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             "baseline_claim_reps": args.baseline_claim_reps,
             "claim_seconds_cap": args.claim_seconds,
             "account_reps": args.account_reps,
+            "spray_clients": args.spray_clients,
+            "spray_connections": args.spray_connections,
+            "spray_duration_s": args.spray_duration,
+            "spray_warmup_s": args.spray_warmup,
+            "sections": args.sections,
             "pgbench": pgbench,
             "protocol": "prepared",
             "databases": [args.database, f"{args.database}_baseline"],
@@ -268,67 +330,83 @@ def main(argv: list[str] | None = None) -> int:
                 throughput.verify_rows(conn, prefix, fig["transactions"])
                 return fig
 
-        # For each client count, the three designs take turns in short rounds.
-        pg: dict[str, dict[str, Any]] = {d: {} for d in throughput.DESIGNS}
-        for n in clients:
-            rounds = throughput.interleaved(
-                list(throughput.DESIGNS), args.rounds, functools.partial(pgbench_run, n=n)
-            )
-            for design, figs in rounds.items():
-                pg[design][str(n)] = throughput.combine_pgbench(figs)
-        results["throughput"] = {"pgbench": pg}
-
-        py_seconds = args.python_duration / args.rounds if args.python_duration else None
-
-        def python_run(design: str) -> dict[str, Any]:
-            with (
-                progress.step(f"python: {design}", (py_seconds or 0.3) + 0.5),
-                psycopg.connect(urls[design], autocommit=True) as conn,
-            ):
-                throughput.truncate(conn)
-                env.checkpoint(conn)
-                prefix = throughput.session_prefix()
-                fig = throughput.run_python(
-                    design,
-                    urls[design],
-                    clients=args.python_clients,
-                    run=next(runs) % 100,
-                    prefix=prefix,
-                    seconds=py_seconds,
-                    calls=args.python_calls,
+        if "throughput" in args.sections:
+            # For each client count, the three designs take turns in short rounds.
+            pg: dict[str, dict[str, Any]] = {d: {} for d in throughput.DESIGNS}
+            for n in clients:
+                rounds = throughput.interleaved(
+                    list(throughput.DESIGNS), args.rounds, functools.partial(pgbench_run, n=n)
                 )
-                throughput.verify_rows(conn, prefix, fig["calls"])
-                return fig
+                for design, figs in rounds.items():
+                    pg[design][str(n)] = throughput.combine_pgbench(figs)
+            results["throughput"] = {"pgbench": pg}
 
-        py_rounds = throughput.interleaved(["chatmem", "baseline"], args.rounds, python_run)
-        results["throughput"]["python"] = {
-            design: throughput.combine_python(figs) for design, figs in py_rounds.items()
-        }
+            py_seconds = args.python_duration / args.rounds if args.python_duration else None
 
-        with progress.step("http: the gateway against the client", 2 + 2 * args.gateway_calls / 500):
-            results["throughput"]["gateway"] = gateway.run(chatmem_url, calls=args.gateway_calls)
+            def python_run(design: str) -> dict[str, Any]:
+                with (
+                    progress.step(f"python: {design}", (py_seconds or 0.3) + 0.5),
+                    psycopg.connect(urls[design], autocommit=True) as conn,
+                ):
+                    throughput.truncate(conn)
+                    env.checkpoint(conn)
+                    prefix = throughput.session_prefix()
+                    fig = throughput.run_python(
+                        design,
+                        urls[design],
+                        clients=args.python_clients,
+                        run=next(runs) % 100,
+                        prefix=prefix,
+                        seconds=py_seconds,
+                        calls=args.python_calls,
+                    )
+                    throughput.verify_rows(conn, prefix, fig["calls"])
+                    return fig
 
-        if args.pgbouncer:
-            from bench import pgbouncer
+            py_rounds = throughput.interleaved(["chatmem", "baseline"], args.rounds, python_run)
+            results["throughput"]["python"] = {
+                design: throughput.combine_python(figs) for design, figs in py_rounds.items()
+            }
 
-            results["throughput"]["pgbouncer"] = pgbouncer.run(
-                server, urls, clients=max(clients), rounds=args.rounds, run_one=pgbench_run
+            with progress.step("http: the gateway against the client", 2 + 2 * args.gateway_calls / 500):
+                results["throughput"]["gateway"] = gateway.run(chatmem_url, calls=args.gateway_calls)
+
+            if args.pgbouncer:
+                from bench import pgbouncer
+
+                results["throughput"]["pgbouncer"] = pgbouncer.run(
+                    server, urls, clients=max(clients), rounds=args.rounds, run_one=pgbench_run
+                )
+
+        if "accounts" in args.sections:
+            with progress.step(
+                "accounts: register_user and login against crypt()", (args.account_reps + 1) * 0.5
+            ):
+                results["accounts"] = accounts.run(chatmem_url, reps=args.account_reps)
+
+        if "spray" in args.sections:
+            results["spray"] = spray.run(
+                chatmem_url,
+                pgbench=pgbench,
+                clients=args.spray_clients,
+                connections=args.spray_connections,
+                seconds=spray_seconds(args),
+                warmup=args.spray_warmup,
+                rounds=args.rounds,
+                run_numbers=runs,
+                on_step=progress.step,
             )
 
-        with progress.step(
-            "accounts: register_user and login against crypt()", (args.account_reps + 1) * 0.5
-        ):
-            results["accounts"] = accounts.run(chatmem_url, reps=args.account_reps)
-
-        results["claim"] = claim.run(
-            chatmem_url,
-            baseline_url,
-            sizes,
-            reps=args.claim_reps,
-            baseline_reps=args.baseline_claim_reps,
-            max_seconds=args.claim_seconds,
-            on_step=progress.step,
-        )
+        if "claim" in args.sections:
+            results["claim"] = claim.run(
+                chatmem_url,
+                baseline_url,
+                sizes,
+                reps=args.claim_reps,
+                baseline_reps=args.baseline_claim_reps,
+                max_seconds=args.claim_seconds,
+                on_step=progress.step,
+            )
 
         results["pg_stat_statements"] = {
             "chatmem": pg_stat_top(chatmem_url),
@@ -345,9 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     results["ratios"] = report.ratios(results)
     results["targets"] = report.targets(results)
 
-    out_json = args.out_dir / f"{date}.json"
+    partial = args.sections != list(SECTIONS)
+    stem = f"{date}.{'+'.join(args.sections)}" if partial else date
+    out_json = args.out_dir / f"{stem}.json"
     png_name = None
-    if not args.no_plot:
+    if not args.no_plot and not partial:
         png = args.out_dir / f"{date}.png"
         problem = report.plot(results, png)
         results["plot"] = str(png.name) if problem is None else None
@@ -356,13 +436,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             png_name = png.name
     report.write_json(results, out_json)
-    (args.out_dir / "latest.md").write_text(report.markdown(results, png_name))
+    if not partial:
+        (args.out_dir / "latest.md").write_text(report.markdown(results, png_name))
 
     print(report.table(results))
     print(
         f"\nwritten: {out_json}"
         + (f", {args.out_dir / png_name}" if png_name else "")
-        + f", {args.out_dir / 'latest.md'}  ({results['elapsed_s']:.0f} s)"
+        + ("" if partial else f", {args.out_dir / 'latest.md'}")
+        + f"  ({results['elapsed_s']:.0f} s)"
     )
     missed = [t for t in results["targets"] if not t["pass"]]
     return 1 if (args.strict and missed) else 0

@@ -101,11 +101,30 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         abs_tol=0.01,
     )
     assert math.isfinite(acc["login_overhead_ms"])
+    # bcrypt's time per call at the cost a new installation gets (issue 10 quotes it).
+    assert acc["bcrypt_cost_default"] == acc["bcrypt_cost"] == data["chatmem_settings"]["bcrypt_cost"]
+    assert "one bcrypt, crypt() alone," in proc.stdout
+
+    # Issue 10: new guest sessions with no spray, under a login spray, and with hashing unbounded.
+    spray = data["spray"]
+    assert spray["settings"]["max_concurrent_hashes"] >= 1 and spray["settings"]["hash_wait_s"] > 0
+    assert spray["settings"]["bcrypt_cost"] == acc["bcrypt_cost"]
+    assert spray["unbounded_slots"] > spray["settings"]["max_concurrent_hashes"]
+    for mode in ("none", "bounded", "unbounded"):
+        run = spray["modes"][mode]
+        assert _positive(run["tps"]) and run["transactions"] > 0 and run["protocol"] == "prepared"
+        if mode != "none":
+            # Every answer the spray got is one api.login can give to an unknown email.
+            assert set(run["spray"]["answers"]) <= {"28P01", "CM004", "CM001"}
+    assert spray["modes"]["unbounded"]["max_concurrent_hashes"] == spray["unbounded_slots"]
+    for key in ("spray_over_no_spray", "spray_unbounded_over_no_spray"):
+        assert _positive(data["ratios"][key])
+    assert "Login spray (issue 10)" in proc.stdout
 
     # Ratios and the targets, each PASS or MISS on the terminal.
     assert set(data["ratios"]["chatmem_over_limit"]) == set(CLIENTS)
     assert set(data["ratios"]["chatmem_over_baseline"]) == set(CLIENTS)
-    assert len(data["targets"]) == 6
+    assert len(data["targets"]) == 7
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout
