@@ -1,3 +1,4 @@
+-- Locks taken: on a fresh install nothing that matters (the tables are empty); on a legacy database that chatmem migrate prepared online first, ACCESS EXCLUSIVE on the four core tables, held for this migration's catalog-only changes (well under a second).
 -- The core tables, created on an empty database or upgraded in place from the
 -- older Node.js system's shape (users; conversation_sessions with a NOT NULL
 -- user_id and a plain foreign key; messages and Q&A pairs).  Every statement
@@ -68,7 +69,13 @@ BEGIN
            <> 'timestamp with time zone' THEN
             EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I TYPE timestamptz', v_table, v_column);
         END IF;
-        EXECUTE format('UPDATE public.%I SET %I = now() WHERE %I IS NULL', v_table, v_column, v_column);
+        -- Skipped where the column is NOT NULL already (a fresh install, or a
+        -- large legacy database that chatmem migrate prepared online first):
+        -- this scan would otherwise run while the locks taken above are held.
+        IF (SELECT is_nullable FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = v_table AND column_name = v_column) = 'YES' THEN
+            EXECUTE format('UPDATE public.%I SET %I = now() WHERE %I IS NULL', v_table, v_column, v_column);
+        END IF;
         EXECUTE format('ALTER TABLE public.%I ALTER COLUMN %I SET DEFAULT now(), ALTER COLUMN %I SET NOT NULL',
                        v_table, v_column, v_column);
     END LOOP;
@@ -105,9 +112,22 @@ ALTER TABLE public.users
     ALTER COLUMN email SET NOT NULL,
     ALTER COLUMN password_hash SET NOT NULL;
 
-UPDATE public.conversation_sessions
-   SET metadata = '{}'
- WHERE metadata IS NULL OR jsonb_typeof(metadata) <> 'object';
+-- Skipped (a scan while the locks above are held) where a validated CHECK
+-- already proves every row right: a legacy database prepared online first.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                    WHERE conrelid = 'public.conversation_sessions'::regclass
+                      AND conname = 'conversation_sessions_metadata_is_object' AND convalidated)
+       OR (SELECT is_nullable FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = 'conversation_sessions'
+              AND column_name = 'metadata') = 'YES' THEN
+        UPDATE public.conversation_sessions
+           SET metadata = '{}'
+         WHERE metadata IS NULL OR jsonb_typeof(metadata) <> 'object';
+    END IF;
+END
+$$;
 
 ALTER TABLE public.conversation_sessions
     ALTER COLUMN user_id DROP NOT NULL,
@@ -180,13 +200,31 @@ BEGIN
 END
 $$;
 
-ALTER TABLE public.conversation_sessions
-    DROP CONSTRAINT IF EXISTS conversation_sessions_metadata_is_object,
-    ADD CONSTRAINT conversation_sessions_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object');
-
-ALTER TABLE public.conversation_messages
-    DROP CONSTRAINT IF EXISTS conversation_messages_role_check,
-    ADD CONSTRAINT conversation_messages_role_check CHECK (role IN ('user', 'assistant', 'system'));
+-- Replaced only where missing, different or not validated: re-adding a CHECK
+-- scans the whole table under ACCESS EXCLUSIVE.
+DO $$
+DECLARE
+    v_check record;
+BEGIN
+    FOR v_check IN
+        SELECT * FROM (VALUES
+            ('conversation_sessions', 'conversation_sessions_metadata_is_object',
+             'CHECK ((jsonb_typeof(metadata) = ''object''::text))'),
+            ('conversation_messages', 'conversation_messages_role_check',
+             'CHECK ((role = ANY (ARRAY[''user''::text, ''assistant''::text, ''system''::text])))')
+        ) AS wanted(table_name, constraint_name, definition)
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                        WHERE conrelid = format('public.%I', v_check.table_name)::regclass
+                          AND conname = v_check.constraint_name AND convalidated
+                          AND pg_get_constraintdef(oid) = v_check.definition) THEN
+            EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT IF EXISTS %I, ADD CONSTRAINT %I %s',
+                           v_check.table_name, v_check.constraint_name, v_check.constraint_name,
+                           v_check.definition);
+        END IF;
+    END LOOP;
+END
+$$;
 
 COMMENT ON COLUMN public.conversation_sessions.user_id IS
     'User ID for authenticated users. NULL for anonymous/guest users.';

@@ -1,4 +1,5 @@
 -- depends: 0001_core_tables
+-- Locks taken: none on existing tables (creates chatmem_settings).
 -- One row of typed settings read by the api functions.  A DBA changes a
 -- value with a plain UPDATE; the CHECKs keep it sane.
 CREATE TABLE public.chatmem_settings (

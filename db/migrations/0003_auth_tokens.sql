@@ -1,4 +1,5 @@
 -- depends: 0002_settings
+-- Locks taken: none on existing tables (creates auth_tokens; SHARE ROW EXCLUSIVE on users for a moment, for its foreign key).
 -- Access and refresh tokens.  Only the SHA-256 of a token is stored: a copy
 -- of this table lets nobody log in.
 CREATE TABLE public.auth_tokens (

@@ -1,4 +1,5 @@
 -- depends: 0003_auth_tokens
+-- Locks taken: none on existing tables (creates session_claims).
 -- The audit of claims: which guest session became whose, when, and how.
 -- No foreign keys: the record outlives a deleted session or user.
 CREATE TABLE public.session_claims (

@@ -1,4 +1,5 @@
 -- depends: 0005_dblink
+-- Locks taken: ACCESS EXCLUSIVE on conversation_sessions for a moment (a nullable column and a trigger: catalog only).
 -- When a user is deleted, the foreign key's ON DELETE SET NULL keeps their
 -- sessions with user_id NULL.  Such a session must not turn into an open one
 -- (usable by whoever knows its id) nor become claimable: mark it as the key

@@ -1,4 +1,5 @@
 -- depends: 0006_orphaned_sessions
+-- Locks taken: none on existing tables (creates login_failures).
 -- Failed logins, counted per email to throttle password guessing.  Rows are
 -- written by api.login through dblink, in a transaction of their own, so
 -- they survive the 28P01 that the failed call raises.

@@ -1,4 +1,5 @@
 -- depends: 0007_login_failures
+-- Locks taken: none on tables (roles and grants).
 -- Nobody but the owner creates objects in our schemas.  PostgreSQL 15 no
 -- longer grants CREATE on public to PUBLIC in new databases, but a database
 -- created by an older release (the legacy system's) still has it.

@@ -1,4 +1,5 @@
 -- depends: 0008_least_privilege
+-- Locks taken: SHARE ROW EXCLUSIVE on conversation_sessions for a moment (a trigger).
 -- A cap on new sessions per guest id per hour (chatmem_settings.
 -- guest_sessions_per_hour), enforced where every insert passes, so no path
 -- can skip it.  AFTER INSERT fires only for rows really inserted: the update

@@ -1,4 +1,5 @@
 -- depends: 0009_guest_session_cap
+-- Locks taken: none on tables (grants).
 -- dblink lets whoever may call it open connections from the database server
 -- to any host.  Only chatmem's own functions need it (they run as the
 -- owner), so PUBLIC loses EXECUTE on the extension's functions.

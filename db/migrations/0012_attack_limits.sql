@@ -1,4 +1,5 @@
 -- depends: 0011_guest_id_statistics
+-- Locks taken: ACCESS EXCLUSIVE on chatmem_settings for a moment (two columns with constant defaults: no rewrite).
 -- Limits that hold when attackers run calls in parallel (issue 10).
 -- Nothing here is slow; the timeouts keep a busy settings table from
 -- queueing every login behind this migration.

@@ -1,4 +1,5 @@
 -- depends: 0012_attack_limits
+-- Locks taken: none on tables (replaces a trigger function).
 -- The guest cap's trigger took one advisory lock per guest id per
 -- transaction.  Locks live in a shared table sized for about
 -- max_locks_per_transaction x max_connections entries, so a transaction that

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from chatmem import sql_files
+from chatmem import legacy_upgrade, sql_files
 from chatmem.errors import SetupError
 from chatmem.target import yoyo_url
 
@@ -74,8 +74,14 @@ def drop_functions(url: str) -> None:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def migrate(url: str) -> MigrateResult:
-    """Apply pending migrations, then reload every function."""
+def migrate(url: str, progress: legacy_upgrade.Progress | None = None) -> MigrateResult:
+    """Apply pending migrations, then reload every function.
+
+    A database of the older system is first prepared online
+    (:mod:`chatmem.legacy_upgrade`), so that the migrations find its heavy
+    work done; ``progress`` hears about each step and batch.
+    """
+    legacy_upgrade.run(url, progress or (lambda _: None))
     backend = _backend(url)
     migrations = read_migrations(str(sql_files.migrations_dir()))
     try:
@@ -88,6 +94,34 @@ def migrate(url: str) -> MigrateResult:
     return MigrateResult(
         applied=[m.id for m in pending], rolled_back=[], function_files=count, version=schema_version(url)
     )
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step chatmem migrate would take, and the strongest lock it takes."""
+
+    name: str
+    lock: str
+
+
+def plan(url: str) -> list[PlannedStep]:
+    """What ``migrate`` would do now, in order, without doing it: the online steps a
+    legacy database needs, then each pending migration (its ``-- Locks taken:`` line)."""
+    steps = [PlannedStep(f"online: {s.name}", s.lock) for s in legacy_upgrade.pending(url)]
+    backend = _backend(url)
+    migrations = read_migrations(str(sql_files.migrations_dir()))
+    for migration in backend.to_apply(migrations):
+        steps.append(PlannedStep(f"migration {migration.id}", _locks_taken(migration.path)))
+    steps.append(PlannedStep("reload the api and chatmem_internal functions",
+                             "none on tables (schemas of functions only, one transaction)"))
+    return steps
+
+
+def _locks_taken(path: str) -> str:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("-- Locks taken:"):
+            return line.removeprefix("-- Locks taken:").strip().rstrip(".")
+    return "not stated: read the migration"
 
 
 def rollback(url: str, *, everything: bool = False) -> MigrateResult:

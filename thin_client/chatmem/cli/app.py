@@ -51,16 +51,37 @@ def migrate(
     rollback_all: Annotated[
         bool, typer.Option("--all", help="With --rollback: roll back every migration.")
     ] = False,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="List each pending step and the lock it takes; change nothing.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Apply pending migrations, then reload every function of schema api.
 
-    Example: chatmem migrate --database-url postgresql://admin@db.example.com/chatmem
+    A database of the older system is first upgraded online (batches, NOT VALID
+    constraints, concurrent indexes, short locks); long steps print their progress.
+
+    Example: chatmem migrate --plan --database-url postgresql://admin@db.example.com/chatmem
     """
     if rollback_all and not rollback:
         fail("--all only goes with --rollback", code=EXIT_USAGE)
+    if plan and rollback:
+        fail("--plan does not go with --rollback", code=EXIT_USAGE)
     url = target.database_url(database_url)
-    result = migrations.rollback(url, everything=rollback_all) if rollback else migrations.migrate(url)
+    if plan:
+        steps = migrations.plan(url)
+        if json_out:
+            emit_json([step.__dict__ for step in steps])
+            return
+        for number, step in enumerate(steps, 1):
+            typer.echo(f"{number:2}. {step.name}\n    lock: {step.lock}")
+        return
+
+    def progress(message: str) -> None:
+        typer.echo(message, err=True)
+
+    result = (migrations.rollback(url, everything=rollback_all) if rollback
+              else migrations.migrate(url, progress=None if json_out else progress))
     if json_out:
         emit_json(result.__dict__)
         return

@@ -1,0 +1,120 @@
+"""The upgrade of a large legacy database, measured while the older backend keeps working.
+
+A writer inserts a message every 10 ms, as the older backend does when a
+visitor chats, and a reader looks sessions up every 10 ms, as it does on
+every request.  Both run on connections of their own while ``chatmem
+migrate`` upgrades the database.  A call that waits on a lock the upgrade
+holds shows as a long call: per table, the longest call and the total time
+spent in calls longer than ``STALL`` are the upgrade's stalls.  Afterwards
+every row must still be there, and every legacy timestamp must have been read
+in the server's time zone, whatever the migrating session's TimeZone.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from bench import legacy_data
+
+# A call slower than this waited on a lock (a normal call takes about a millisecond).
+STALL = 0.05
+PERIOD = 0.010
+
+
+@dataclass
+class Probe:
+    """One kind of call, made every PERIOD seconds on its own connection, timed."""
+
+    name: str
+    table: str
+    statement: str
+    params: Callable[[random.Random], list[Any]]
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def run(self, url: str, stop: threading.Event, ready: threading.Barrier) -> None:
+        rng = random.Random(self.name)
+        # Unnamed statements, as the older backend's driver (node-postgres) sends them.
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+            ready.wait()
+            while not stop.is_set():
+                start = time.perf_counter()
+                try:
+                    conn.execute(self.statement, self.params(rng))
+                except psycopg.Error as exc:
+                    self.errors.append(f"{exc.sqlstate}: {exc.diag.message_primary}")
+                elapsed = time.perf_counter() - start
+                self.latencies.append(elapsed)
+                time.sleep(max(0.0, PERIOD - elapsed))
+
+    def summary(self) -> dict[str, Any]:
+        slow = [t for t in self.latencies if t > STALL]
+        ordered = sorted(self.latencies) or [0.0]
+        return {
+            "table": self.table, "calls": len(self.latencies), "errors": len(self.errors),
+            "first_errors": self.errors[:3], "longest_s": round(max(ordered), 3),
+            "stalled_total_s": round(sum(slow), 3), "median_ms": round(ordered[len(ordered) // 2] * 1000, 2),
+        }
+
+
+def probes(size: legacy_data.LegacySize) -> list[Probe]:
+    def some_session(rng: random.Random) -> list[Any]:
+        return [legacy_data.session_id(rng.randint(1, size.sessions))]
+
+    return [
+        Probe("writer", "conversation_messages",
+              "INSERT INTO conversation_messages (session_id, role, content) VALUES (%s, 'user', 'still here')",
+              some_session),
+        Probe("reader", "conversation_sessions",
+              "SELECT session_id, user_id, metadata, created_at FROM conversation_sessions WHERE session_id = %s",
+              some_session),
+    ]
+
+
+def measure(url: str, size: legacy_data.LegacySize, upgrade: Callable[[], object]) -> dict[str, Any]:
+    """Run ``upgrade`` while the probes run; their figures, and how long the upgrade took."""
+    running = probes(size)
+    stop = threading.Event()
+    ready = threading.Barrier(len(running) + 1)
+    threads = [threading.Thread(target=p.run, args=(url, stop, ready)) for p in running]
+    for t in threads:
+        t.start()
+    ready.wait()
+    time.sleep(0.5)  # the probes' normal pace, before the upgrade starts
+    start = time.perf_counter()
+    try:
+        upgrade()
+    finally:
+        took = time.perf_counter() - start
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+    return {"upgrade_s": round(took, 2), "probes": {p.name: p.summary() for p in running}}
+
+
+def legacy_timestamps(url: str, sample: int = 1000) -> list[tuple[str, str]]:
+    """(session_id, created_at as text) of a sample of sessions, read before the upgrade."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT session_id, created_at::text FROM conversation_sessions ORDER BY session_id LIMIT %s",
+            [sample]).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def misread_timestamps(url: str, before: list[tuple[str, str]], server_zone: str) -> int:
+    """How many of ``before`` no longer name the same instant, read in ``server_zone``."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            """SELECT count(*) FROM unnest(%s::text[], %s::text[]) AS b(session_id, legacy)
+                 JOIN conversation_sessions AS s USING (session_id)
+                WHERE s.created_at IS DISTINCT FROM (b.legacy::timestamp AT TIME ZONE %s)""",
+            [[b[0] for b in before], [b[1] for b in before], server_zone]).fetchone()
+    return int(row[0]) if row else len(before)
