@@ -37,6 +37,7 @@ class Probe:
     statement: str
     params: Callable[[random.Random], list[Any]]
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def run(self, url: str, stop: threading.Event, ready: threading.Barrier) -> None:
@@ -52,15 +53,20 @@ class Probe:
                     self.errors.append(f"{exc.sqlstate}: {exc.diag.message_primary}")
                 elapsed = time.perf_counter() - start
                 self.latencies.append(elapsed)
+                self.started.append(start)
                 time.sleep(max(0.0, PERIOD - elapsed))
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, origin: float) -> dict[str, Any]:
         slow = [t for t in self.latencies if t > STALL]
+        stalls = [(round(s - origin, 2), round(t, 3)) for s, t in zip(self.started, self.latencies, strict=True)
+                  if t > STALL]
         ordered = sorted(self.latencies) or [0.0]
         return {
             "table": self.table, "calls": len(self.latencies), "errors": len(self.errors),
             "first_errors": self.errors[:3], "longest_s": round(max(ordered), 3),
             "stalled_total_s": round(sum(slow), 3), "median_ms": round(ordered[len(ordered) // 2] * 1000, 2),
+            # (seconds after the upgrade started, how long): where to look in its progress.
+            "stalls": stalls[:10],
         }
 
 
@@ -97,7 +103,7 @@ def measure(url: str, size: legacy_data.LegacySize, upgrade: Callable[[], object
         stop.set()
         for t in threads:
             t.join()
-    return {"upgrade_s": round(took, 2), "probes": {p.name: p.summary() for p in running}}
+    return {"upgrade_s": round(took, 2), "probes": {p.name: p.summary(start) for p in running}}
 
 
 def legacy_timestamps(url: str, sample: int = 1000) -> list[tuple[str, str]]:
@@ -118,3 +124,55 @@ def misread_timestamps(url: str, before: list[tuple[str, str]], server_zone: str
                 WHERE s.created_at IS DISTINCT FROM (b.legacy::timestamp AT TIME ZONE %s)""",
             [[b[0] for b in before], [b[1] for b in before], server_zone]).fetchone()
     return int(row[0]) if row else len(before)
+
+
+def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str = "Europe/Berlin",
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Generate a legacy database of ``size`` on the server, upgrade it with ``chatmem
+    migrate`` from a session in ``migrating_time_zone`` while the probes run, and check the
+    result.  The database is dropped afterwards."""
+    import os
+
+    from bench import env
+    from chatmem import migrate
+
+    url = env.recreate_database(server_url, "chatmem_bench_upgrade")
+    try:
+        started = time.perf_counter()
+        legacy_data.create(url, size)
+        generated_s = time.perf_counter() - started
+        with psycopg.connect(url) as conn:
+            zone_row = conn.execute("SHOW TimeZone").fetchone()
+            size_row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            counts_before = conn.execute(COUNTS).fetchone()
+        before = legacy_timestamps(url)
+        saved = os.environ.get("PGTZ")
+        os.environ["PGTZ"] = migrating_time_zone
+        try:
+            measured = measure(url, size, lambda: migrate.migrate(url, progress=progress))
+        finally:
+            if saved is None:
+                os.environ.pop("PGTZ", None)
+            else:
+                os.environ["PGTZ"] = saved
+        server_zone = str(zone_row[0]) if zone_row else "UTC"
+        with psycopg.connect(url) as conn:
+            counts_after = conn.execute(COUNTS).fetchone()
+        writes = measured["probes"]["writer"]["calls"] - measured["probes"]["writer"]["errors"]
+        expected = None if counts_before is None else (counts_before[0], counts_before[1] + writes, counts_before[2])
+        return {
+            **measured,
+            "size": {"sessions": size.sessions, "messages": size.messages, "qa_pairs": size.qa_pairs,
+                     "database_mb": round((size_row[0] if size_row else 0) / 2**20)},
+            "generated_s": round(generated_s, 1),
+            "server_time_zone": server_zone, "migrating_time_zone": migrating_time_zone,
+            "rows_lost": None if expected is None or counts_after is None
+            else sum(e - a for e, a in zip(expected, counts_after, strict=True)),
+            "timestamps_misread": misread_timestamps(url, before, server_zone),
+        }
+    finally:
+        env.drop_database(server_url, "chatmem_bench_upgrade")
+
+
+COUNTS = """SELECT (SELECT count(*) FROM conversation_sessions), (SELECT count(*) FROM conversation_messages),
+                   (SELECT count(*) FROM qa_pairs)"""

@@ -81,13 +81,16 @@ def migrate(url: str, progress: legacy_upgrade.Progress | None = None) -> Migrat
     (:mod:`chatmem.legacy_upgrade`), so that the migrations find its heavy
     work done; ``progress`` hears about each step and batch.
     """
-    legacy_upgrade.run(url, progress or (lambda _: None))
+    report = progress or (lambda _: None)
+    legacy_upgrade.run(url, report)
     backend = _backend(url)
     migrations = read_migrations(str(sql_files.migrations_dir()))
     try:
         with backend.lock():
             pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
+            for migration in pending:  # one at a time, to report each
+                backend.apply_migrations(backend.to_apply(migrations)[:1])
+                report(f"applied {migration.id}")
     except psycopg.Error as exc:
         raise SetupError(_migration_failure(exc)) from exc
     count = reload_functions(url)
