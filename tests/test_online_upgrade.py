@@ -84,20 +84,28 @@ def test_a_legacy_database_upgrades_online_while_the_older_backend_keeps_working
 
 
 def test_legacy_timestamps_are_read_in_a_servers_own_zone_that_is_not_utc(
-    scratch_db: str, monkeypatch: pytest.MonkeyPatch
+    scratch_db: str, admin_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The older backend wrote NOW() in the server's zone; here that is New York's (set for
-    the database, as a DBA would), and the migrating session is in Berlin."""
+    the database, as a DBA would), and the migrating session is in Berlin.  Every stored
+    value moves, so the conversion goes through shadow columns filled in batches."""
     fetch(scratch_db, "SELECT 1")
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         name = conn.execute("SELECT current_database()").fetchone()
         assert name is not None
         conn.execute(f'ALTER DATABASE "{name[0]}" SET TimeZone = \'America/New_York\'')
-    legacy_data.create(scratch_db, legacy_data.LegacySize(sessions=300, messages=300, qa_pairs=60))
-    before = upgrade.legacy_timestamps(scratch_db)
+    legacy_data.create(scratch_db, legacy_data.LegacySize(sessions=3000, messages=3000, qa_pairs=600))
+    before, files = upgrade.legacy_timestamps(scratch_db), files_of(scratch_db)
     monkeypatch.setenv("PGTZ", "Europe/Berlin")
-    migrate.migrate(scratch_db)
+    lines: list[str] = []
+    migrate.migrate(scratch_db, progress=lines.append)
     assert upgrade.misread_timestamps(scratch_db, before, "America/New_York") == 0
+    # Every value changed, yet no table was rewritten under its lock: shadow columns did it.
+    assert files_of(scratch_db) == files
+    assert any("timestamps read in America/New_York" in line for line in lines), lines
+    upgraded = snapshot(scratch_db)
+    upgraded["indexes"] = [i for i in upgraded["indexes"] if i[1] != "idx_sessions_user_id"]
+    assert upgraded == snapshot(admin_url)
 
 
 def test_rows_chatmem_cannot_hold_stop_the_upgrade_before_it_changes_anything(legacy_db: str) -> None:

@@ -234,6 +234,16 @@ def nn_check_name(table: str, column: str) -> str:
     return f"{table}_{column}_not_null"[:63]
 
 
+def utc_like(conn: Conn, zone: str) -> bool:
+    """Whether local time in ``zone`` is UTC, summer and winter: then reading a ``timestamp``
+    as ``timestamptz`` in that zone changes no stored value and needs no table rewrite."""
+    row = conn.execute(
+        "SELECT bool_and((t AT TIME ZONE %s) = (t AT TIME ZONE 'UTC'))"
+        "  FROM (VALUES (timestamp '1990-01-15'), ('1990-07-15'), ('2020-01-15'), ('2020-07-15')) AS v(t)",
+        [zone]).fetchone()
+    return bool(row and row[0])
+
+
 # ---------------------------------------------------------------- the steps
 
 
@@ -261,10 +271,12 @@ def _missing_constraints(conn: Conn) -> bool:
 
 
 def _catalog_run(conn: Conn, progress: Progress, zone: str) -> None:
+    in_place = utc_like(conn, zone)
     for table in ("users", "conversation_sessions", "conversation_messages", "qa_pairs"):
         changes: list[Query] = []
         for column in TIMESTAMP_COLUMNS[table]:
-            if column_type(conn, table, column) == "timestamp without time zone":
+            # Elsewhere the shadow-column step has done this first.
+            if in_place and column_type(conn, table, column) == "timestamp without time zone":
                 # Read in the server's zone (set below), not the migrating session's.
                 changes.append(sql.SQL("ALTER COLUMN {c} TYPE timestamptz, ALTER COLUMN {c} SET DEFAULT now()")
                                .format(c=sql.Identifier(column)))
@@ -298,6 +310,58 @@ def _catalog_run(conn: Conn, progress: Progress, zone: str) -> None:
                 sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(zone)),
                 sql.SQL("ALTER TABLE {} ").format(ident(table)) + sql.SQL(", ").join(changes)])
             progress(f"{table}: columns changed, constraints added (NOT VALID)")
+
+
+def _timestamps_needed(conn: Conn, zone: str) -> bool:
+    return not utc_like(conn, zone) and any(
+        column_type(conn, t, c) == "timestamp without time zone" or column_type(conn, t, c + "_new") is not None
+        for t, cols in TIMESTAMP_COLUMNS.items() for c in cols)
+
+
+def _timestamps_run(conn: Conn, progress: Progress, zone: str) -> None:
+    """The server's zone is not UTC, so each stored value changes: converting in place would
+    rewrite the table under ACCESS EXCLUSIVE.  Instead: a timestamptz shadow of each column,
+    kept in step by a trigger, filled in batches, and swapped in for the old one in one
+    short lock."""
+    for table, columns in TIMESTAMP_COLUMNS.items():
+        todo = [c for c in columns if column_type(conn, table, c) == "timestamp without time zone"]
+        if not todo:
+            continue
+        sync = sql.Identifier(f"{table}_timestamps_sync")
+        if any(column_type(conn, table, c + "_new") is None for c in todo):
+            body = sql.SQL(" ").join(
+                sql.SQL("NEW.{n} := NEW.{c} AT TIME ZONE {z};").format(
+                    n=sql.Identifier(c + "_new"), c=sql.Identifier(c), z=sql.Literal(zone)) for c in todo)
+            run_locked(conn, f"adding timestamptz copies of {table}'s timestamps", [
+                sql.SQL("ALTER TABLE {} ").format(ident(table)) + sql.SQL(", ").join(
+                    sql.SQL("ADD COLUMN IF NOT EXISTS {} timestamptz").format(sql.Identifier(c + "_new"))
+                    for c in todo),
+                sql.SQL("CREATE OR REPLACE FUNCTION public.{f}() RETURNS trigger LANGUAGE plpgsql "
+                        "SET search_path = pg_catalog AS $$ BEGIN {body} RETURN NEW; END $$").format(f=sync, body=body),
+                sql.SQL("DROP TRIGGER IF EXISTS {f} ON {t}").format(f=sync, t=ident(table)),
+                sql.SQL("CREATE TRIGGER {f} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW "
+                        "EXECUTE FUNCTION public.{f}()").format(f=sync, t=ident(table)),
+            ])
+        converted = [sql.SQL("{c} AT TIME ZONE {z}").format(c=sql.Identifier(c), z=sql.Literal(zone)) for c in todo]
+        update = sql.SQL("UPDATE public.{t} SET {sets} WHERE {range} AND ({differs})").format(
+            t=sql.Identifier(table), range=key_range(PRIMARY_KEYS[table]),
+            sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c + "_new"), v)
+                                    for c, v in zip(todo, converted, strict=True)),
+            differs=sql.SQL(" OR ").join(sql.SQL("{} IS DISTINCT FROM {}").format(sql.Identifier(c + "_new"), v)
+                                         for c, v in zip(todo, converted, strict=True)))
+        in_batches(conn, table, PRIMARY_KEYS[table], update, progress, f"{table}: timestamps read in {zone}")
+        swap: list[Query] = [sql.SQL("DROP TRIGGER {f} ON {t}").format(f=sync, t=ident(table)),
+                             sql.SQL("DROP FUNCTION public.{f}()").format(f=sync)]
+        for column in todo:
+            swap += [
+                sql.SQL("ALTER TABLE {t} DROP COLUMN {c}").format(t=ident(table), c=sql.Identifier(column)),
+                sql.SQL("ALTER TABLE {t} RENAME COLUMN {n} TO {c}").format(
+                    t=ident(table), n=sql.Identifier(column + "_new"), c=sql.Identifier(column)),
+                sql.SQL("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT now()").format(
+                    t=ident(table), c=sql.Identifier(column)),
+            ]
+        run_locked(conn, f"swapping {table}'s timestamps for their timestamptz copies", swap)
+        progress(f"{table}: timestamps are timestamptz now, read in {zone}")
 
 
 def _backfill_needed(conn: Conn) -> bool:
@@ -463,6 +527,9 @@ def _finish_run(conn: Conn, progress: Progress) -> None:
 def steps(zone: str) -> list[Step]:
     """The online steps, in order, each with the strongest lock it takes."""
     return [
+        Step(f"timestamps to timestamptz through shadow columns filled in batches (the server's zone {zone} "
+             "is not UTC, so every value changes)", "ROW EXCLUSIVE in batches; ACCESS EXCLUSIVE for a moment "
+             "per table to swap", lambda c: _timestamps_needed(c, zone), lambda c, p: _timestamps_run(c, p, zone)),
         Step("change column types and add constraints NOT VALID (timestamps read in the server's zone "
              f"{zone})", "ACCESS EXCLUSIVE for a moment per table (catalog only; lock_timeout, retried)",
              _catalog_needed, lambda c, p: _catalog_run(c, p, zone)),
