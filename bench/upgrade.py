@@ -38,12 +38,16 @@ class Probe:
     params: Callable[[random.Random], list[Any]]
     latencies: list[float] = field(default_factory=list)
     started: list[float] = field(default_factory=list)
+    # Seconds this probe's backend was seen waiting for a lock (sampled): blocking,
+    # told apart from a call that was merely slow because the machine was busy.
+    lock_wait_s: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     def run(self, url: str, stop: threading.Event, ready: threading.Barrier) -> None:
         rng = random.Random(self.name)
         # Unnamed statements, as the older backend's driver (node-postgres) sends them.
-        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None,
+                             application_name=f"chatmem-probe-{self.name}") as conn:
             ready.wait()
             while not stop.is_set():
                 start = time.perf_counter()
@@ -65,9 +69,27 @@ class Probe:
             "table": self.table, "calls": len(self.latencies), "errors": len(self.errors),
             "first_errors": self.errors[:3], "longest_s": round(max(ordered), 3),
             "stalled_total_s": round(sum(slow), 3), "median_ms": round(ordered[len(ordered) // 2] * 1000, 2),
+            "lock_wait_s": round(self.lock_wait_s, 3),
             # (seconds after the upgrade started, how long): where to look in its progress.
             "stalls": stalls[:10],
         }
+
+
+def sample_lock_waits(url: str, running: list[Probe], stop: threading.Event) -> None:
+    """Every few milliseconds, which probes' backends wait for a lock; add up the time."""
+    by_name = {f"chatmem-probe-{p.name}": p for p in running}
+    with psycopg.connect(url, autocommit=True) as conn:
+        last = time.perf_counter()
+        while not stop.is_set():
+            waiting = conn.execute("SELECT application_name FROM pg_stat_activity"
+                                   " WHERE wait_event_type = 'Lock' AND application_name LIKE 'chatmem-probe-%'"
+                                   ).fetchall()
+            now = time.perf_counter()
+            for (name,) in waiting:
+                if name in by_name:
+                    by_name[name].lock_wait_s += now - last
+            last = now
+            time.sleep(0.005)
 
 
 def probes(size: legacy_data.LegacySize) -> list[Probe]:
@@ -90,6 +112,7 @@ def measure(url: str, size: legacy_data.LegacySize, upgrade: Callable[[], object
     stop = threading.Event()
     ready = threading.Barrier(len(running) + 1)
     threads = [threading.Thread(target=p.run, args=(url, stop, ready)) for p in running]
+    threads.append(threading.Thread(target=sample_lock_waits, args=(url, running, stop)))
     for t in threads:
         t.start()
     ready.wait()
