@@ -86,6 +86,7 @@ bench: install-system venv $(VENV)/.bench-installed
 lint: venv
 	$(BIN)/ruff check thin_client tests
 	$(BIN)/mypy
+	$(BIN)/squawk $(filter-out %.rollback.sql,$(wildcard db/migrations/*.sql))
 
 clean: db-down
 	rm -rf .chatmem $(VENV)

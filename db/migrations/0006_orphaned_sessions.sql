@@ -4,6 +4,17 @@
 -- sessions with user_id NULL.  Such a session must not turn into an open one
 -- (usable by whoever knows its id) nor become claimable: mark it as the key
 -- is nulled, and let the API treat marked sessions as nobody's.
+--
+-- Catalog changes only, but under ACCESS EXCLUSIVE on a busy table: the
+-- timeouts (SET LOCAL: yoyo runs each migration in a transaction of its own)
+-- make a wait for that lock fail the migration after 5 s instead of queueing
+-- every request behind it.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+
+-- yoyo runs this migration in one transaction and records it, so it never runs
+-- twice: a non-robust statement cannot meet a half-done state.
+-- squawk-ignore prefer-robust-stmts
 ALTER TABLE public.conversation_sessions ADD COLUMN owner_deleted_at timestamptz;
 COMMENT ON COLUMN public.conversation_sessions.owner_deleted_at IS
     'Set when the owning user was deleted (user_id nulled by the foreign key). Such sessions are readable by no one through the API.';

@@ -10,6 +10,14 @@
 -- snapshot per statement at READ COMMITTED) sees every insert committed
 -- before the lock was granted, plus its own row.  Different guests never wait
 -- for each other, except on a hash collision of their ids.
+--
+-- The trigger takes SHARE ROW EXCLUSIVE on conversation_sessions, which stops
+-- its writes: the timeouts (SET LOCAL: yoyo runs each migration in a
+-- transaction of its own) make a wait for that lock fail the migration after
+-- 5 s instead of queueing every new session behind it.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+
 CREATE FUNCTION public.conversation_sessions_guest_cap()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
