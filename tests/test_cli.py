@@ -236,14 +236,13 @@ def test_on_the_embedded_cluster_say_as_the_model_goes_through_the_assistant_log
         "       pg_has_role('chatmem_app_login', 'chatmem_assistant', 'MEMBER')").fetchone() == (True, False)
 
 
-def test_on_the_embedded_cluster_an_unmigrated_database_says_to_migrate(
+def test_on_the_embedded_cluster_an_unmigrated_database_is_migrated_on_first_use(
     embedded_env: dict[str, str], scratch_db: str, tmp_path: Path
 ) -> None:
+    """First use just works (issue 11): the command migrates the database, says so, and runs."""
     name = str(conninfo_to_dict(scratch_db)["dbname"])
     laptop = embedded_device({**embedded_env, "CHATMEM_DATABASE": name}, tmp_path / "state.json")
-    assert "run `chatmem migrate`" in laptop.refused("sessions")
-    gone = embedded_device({**embedded_env, "CHATMEM_DATABASE": f"{name}_missing"}, tmp_path / "s.json")
-    assert "does not exist" in gone.refused("sessions")
+    assert laptop.json("sessions") == []
 
 
 def test_usage_errors_exit_2(device: Device) -> None:

@@ -23,8 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from chatmem import embedded, target
-from chatmem.errors import SetupError
+from chatmem import embedded, migrate, target
 from gateway_server import free_port
 from helpers import run_threads, tag
 
@@ -124,12 +123,26 @@ def test_a_given_url_is_used_as_given(monkeypatch: pytest.MonkeyPatch, admin_url
     assert target.app_url("assistant") == admin_url
 
 
-def test_an_unmigrated_or_missing_database_says_what_to_run(on_embedded: None, scratch_db: str) -> None:
+def test_an_unmigrated_or_missing_embedded_database_is_set_up_on_first_use(
+    on_embedded: None, scratch_db: str, admin_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """First use just works (issue 11): the database is created and migrated, on one line."""
     name = str(conninfo_to_dict(scratch_db)["dbname"])
-    with pytest.raises(SetupError, match="run `chatmem migrate`"):
-        target.app_url(database=name)
-    with pytest.raises(SetupError, match="does not exist on the embedded cluster: run `chatmem db up`"):
+    url = target.app_url(database=name)
+    assert capsys.readouterr().err.strip() == (
+        f"chatmem: migrated database {name} ({len(migrate.migration_ids())} migrations,"
+        f" to {migrate.migration_ids()[-1]})")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_user, api.schema_version()").fetchone() == (
+            "chatmem_app_login", migrate.migration_ids()[-1])
+    try:
         target.app_url(database=f"{name}_missing")
+        line = capsys.readouterr().err.strip()
+        assert line.startswith(f"chatmem: created database {name}_missing, migrated it"), line
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(f"{name}_missing")))
 
 
 # -- chatmem serve, for real --------------------------------------------------

@@ -371,10 +371,16 @@ def ensure_database(cluster: Cluster, database: str) -> None:
     create_database(cluster.url("postgres"), database)
 
 
-def create_database(admin_url: str, name: str, *, recreate: bool = False) -> None:
-    """Create database ``name`` through ``admin_url`` if it is missing (dropped first with ``recreate``)."""
+def create_database(admin_url: str, name: str, *, recreate: bool = False) -> bool:
+    """Create database ``name`` through ``admin_url`` if it is missing (dropped first with
+    ``recreate``); True when this call created it."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if recreate:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+        try:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another command made it a moment ago
+        return True

@@ -44,6 +44,17 @@ def applied_migrations(url: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def migration_ids() -> list[str]:
+    """Every forward migration's id, oldest first."""
+    return [p.stem for p in migration_files() if not p.stem.endswith(".rollback")]
+
+
+def pending_migrations(url: str) -> list[str]:
+    """Ids of the migrations not applied yet (all of them on a database chatmem never touched)."""
+    applied = set(applied_migrations(url))
+    return [m for m in migration_ids() if m not in applied]
+
+
 def schema_version(url: str) -> str | None:
     applied = applied_migrations(url)
     return applied[-1] if applied else None

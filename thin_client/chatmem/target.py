@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import Literal
 from urllib.parse import quote, urlencode
 
@@ -51,10 +52,42 @@ def app_url(role: AppRole = "app", explicit: str | None = None, *, database: str
     url = explicit or external_url()
     if url is not None:
         return with_database(url, database) if database else url
-    cluster = embedded.up()
-    name = database or embedded.default_database()
+    cluster, name = ready_embedded(database or embedded.default_database())
     embedded.ensure_login_roles(cluster, name)
     return cluster.url(name, user=EMBEDDED_LOGIN[role])
+
+
+def ready_embedded(database: str, announce: Callable[[str], None] | None = None) -> tuple[embedded.Cluster, str]:
+    """The embedded cluster, made, started and migrated as far as ``database`` needs.
+
+    First use just works: the first command that needs the database creates the
+    cluster, starts it, creates the database and applies the migrations, and
+    says so on one line (to stderr, or to ``announce``).  A later chatmem with
+    new migrations applies them the same way.
+    """
+    from chatmem import migrate  # migrate needs this module: imported here, when used
+
+    cluster = embedded.configured()
+    done = []
+    if not (cluster.data_dir / "PG_VERSION").exists():
+        done.append(f"created the embedded PostgreSQL in {cluster.data_dir}")
+    if not embedded.is_running(cluster):
+        done.append("started it" if done else f"started the embedded PostgreSQL in {cluster.data_dir}")
+    cluster = embedded.up(cluster)
+    if embedded.create_database(cluster.url("postgres"), database):
+        done.append(f"created database {database}")
+    url = cluster.url(database)
+    if migrate.pending_migrations(url):
+        applied = migrate.migrate(url).applied
+        what = "migrated it" if done else f"migrated database {database}"
+        done.append(f"{what} ({len(applied)} migrations, to {applied[-1]})" if applied else what)
+    if done:
+        line = "chatmem: " + ", ".join(done)
+        if announce is None:
+            print(line, file=sys.stderr)
+        else:
+            announce(line)
+    return cluster, database
 
 
 def maintenance_url() -> str:

@@ -78,7 +78,8 @@ def migrate(
         return
 
     def progress(message: str) -> None:
-        typer.echo(message, err=True)
+        if not message.startswith("applied "):  # listed below, once
+            typer.echo(message, err=True)
 
     result = (migrations.rollback(url, everything=rollback_all) if rollback
               else migrations.migrate(url, progress=None if json_out else progress))
