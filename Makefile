@@ -24,7 +24,7 @@ help:
 	@echo "make test   - set up, then run the pgTAP and pytest suites"
 	@echo "make bench  - measure chatmem against the older design and a bare insert (about 10 min;"
 	@echo "              BENCH_ARGS='--quick' for a smoke run, BENCH_ARGS='--help' for sizes and durations)"
-	@echo "make lint   - ruff and mypy (strict)"
+	@echo "make lint   - ruff, mypy (strict) and squawk (every forward migration)"
 	@echo "make db-down / clean"
 
 # System packages: only those missing, and only as root.
