@@ -38,9 +38,22 @@ class Probe:
     params: Callable[[random.Random], list[Any]]
     latencies: list[float] = field(default_factory=list)
     started: list[float] = field(default_factory=list)
-    # Seconds this probe's backend was seen waiting for a lock (sampled): blocking,
-    # told apart from a call that was merely slow because the machine was busy.
-    lock_wait_s: float = 0.0
+    # When this probe's backend was seen waiting for a lock (sampled every few ms): the
+    # calls that were blocked, told apart from calls merely slowed by a busy machine.
+    # Each sample is the interval in which pg_stat_activity was read.
+    seen_waiting: list[tuple[float, float]] = field(default_factory=list)
+
+    def blocked_calls(self) -> list[float]:
+        """The durations of the calls during which the backend was seen waiting for a lock."""
+        seen = sorted(self.seen_waiting)
+        blocked = []
+        i = 0
+        for start, took in sorted(zip(self.started, self.latencies, strict=True)):
+            while i < len(seen) and seen[i][1] < start:
+                i += 1
+            if i < len(seen) and seen[i][0] <= start + took:
+                blocked.append(took)
+        return blocked
     errors: list[str] = field(default_factory=list)
 
     def run(self, url: str, stop: threading.Event, ready: threading.Barrier) -> None:
@@ -69,26 +82,25 @@ class Probe:
             "table": self.table, "calls": len(self.latencies), "errors": len(self.errors),
             "first_errors": self.errors[:3], "longest_s": round(max(ordered), 3),
             "stalled_total_s": round(sum(slow), 3), "median_ms": round(ordered[len(ordered) // 2] * 1000, 2),
-            "lock_wait_s": round(self.lock_wait_s, 3),
+            "lock_wait_s": round(sum(self.blocked_calls()), 3),
             # (seconds after the upgrade started, how long): where to look in its progress.
             "stalls": stalls[:10],
         }
 
 
 def sample_lock_waits(url: str, running: list[Probe], stop: threading.Event) -> None:
-    """Every few milliseconds, which probes' backends wait for a lock; add up the time."""
+    """Every few milliseconds, note which probes' backends wait for a lock."""
     by_name = {f"chatmem-probe-{p.name}": p for p in running}
     with psycopg.connect(url, autocommit=True) as conn:
-        last = time.perf_counter()
         while not stop.is_set():
+            asked = time.perf_counter()
             waiting = conn.execute("SELECT application_name FROM pg_stat_activity"
                                    " WHERE wait_event_type = 'Lock' AND application_name LIKE 'chatmem-probe-%'"
                                    ).fetchall()
-            now = time.perf_counter()
+            answered = time.perf_counter()
             for (name,) in waiting:
                 if name in by_name:
-                    by_name[name].lock_wait_s += now - last
-            last = now
+                    by_name[name].seen_waiting.append((asked, answered))
             time.sleep(0.005)
 
 

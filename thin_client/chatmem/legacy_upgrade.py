@@ -85,6 +85,14 @@ INDEXES = (
     ("qa_pairs_session_idx", "ON public.qa_pairs (session_id, id)"),
 )
 SERIAL_TABLES = ("conversation_messages", "qa_pairs")
+TABLES = ("users", "conversation_sessions", "conversation_messages", "qa_pairs")
+PRIMARY_KEYS = {"users": "id", "conversation_sessions": "session_id",
+                "conversation_messages": "id", "qa_pairs": "id"}
+
+
+def not_null_columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` that 0001 makes NOT NULL and this upgrade proves first."""
+    return NOT_NULL_COLUMNS.get(table, ()) + TIMESTAMP_COLUMNS[table]
 
 
 @dataclass(frozen=True)
@@ -222,10 +230,6 @@ def key_range(key: str) -> sql.Composed:
     return sql.SQL("({k} > %(after)s OR %(after)s IS NULL) AND {k} <= %(upto)s").format(k=sql.Identifier(key))
 
 
-PRIMARY_KEYS = {"users": "id", "conversation_sessions": "session_id",
-                "conversation_messages": "id", "qa_pairs": "id"}
-
-
 def ident(table: str) -> sql.Composed:
     return sql.SQL("public.{}").format(sql.Identifier(table))
 
@@ -255,8 +259,8 @@ def _catalog_needed(conn: Conn) -> bool:
 
 
 def _missing_constraints(conn: Conn) -> bool:
-    for table, cols in {**NOT_NULL_COLUMNS, **TIMESTAMP_COLUMNS}.items():
-        for column in cols:
+    for table in TABLES:
+        for column in not_null_columns(table):
             if not is_not_null(conn, table, column) and constraint(conn, table, nn_check_name(table, column)) is None:
                 return True
     for table, name, _ in CHECKS:
@@ -272,7 +276,7 @@ def _missing_constraints(conn: Conn) -> bool:
 
 def _catalog_run(conn: Conn, progress: Progress, zone: str) -> None:
     in_place = utc_like(conn, zone)
-    for table in ("users", "conversation_sessions", "conversation_messages", "qa_pairs"):
+    for table in TABLES:
         changes: list[Query] = []
         for column in TIMESTAMP_COLUMNS[table]:
             # Elsewhere the shadow-column step has done this first.
@@ -290,7 +294,7 @@ def _catalog_run(conn: Conn, progress: Progress, zone: str) -> None:
             changes.append(sql.SQL("ALTER COLUMN user_id DROP NOT NULL, ALTER COLUMN metadata SET DEFAULT '{}'"))
         # NOT NULL and CHECK constraints, NOT VALID: they hold for every new row at
         # once, and the old rows are checked later without blocking anyone.
-        for column in NOT_NULL_COLUMNS.get(table, ()) + TIMESTAMP_COLUMNS[table]:
+        for column in not_null_columns(table):
             name = nn_check_name(table, column)
             if not is_not_null(conn, table, column) and constraint(conn, table, name) is None:
                 changes.append(sql.SQL("ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID")
@@ -495,15 +499,15 @@ def _indexes_run(conn: Conn, progress: Progress) -> None:
 
 def _finish_needed(conn: Conn) -> bool:
     return any(constraint(conn, t, nn_check_name(t, c)) is not None
-               for t, cols in {**NOT_NULL_COLUMNS, **TIMESTAMP_COLUMNS}.items() for c in cols) or any(
+               for t in TABLES for c in not_null_columns(t)) or any(
         constraint(conn, t, n + "_new") is not None for t, n, _ in FOREIGN_KEYS)
 
 
 def _finish_run(conn: Conn, progress: Progress) -> None:
-    for table in ("users", "conversation_sessions", "conversation_messages", "qa_pairs"):
+    for table in TABLES:
         changes: list[Query] = []
         drops: list[Query] = []
-        for column in NOT_NULL_COLUMNS.get(table, ()) + TIMESTAMP_COLUMNS[table]:
+        for column in not_null_columns(table):
             name = nn_check_name(table, column)
             if constraint(conn, table, name) is not None:
                 # A validated CHECK (column IS NOT NULL) spares SET NOT NULL its scan.
