@@ -1,6 +1,6 @@
 -- api.create_session: generated ids, default metadata, token or guest ownership.
 BEGIN;
-SELECT plan(52);
+SELECT plan(53);
 SELECT tests.fast_hashing();
 
 CREATE TEMP TABLE made (label text PRIMARY KEY, session_id text, user_id uuid, created_at timestamptz) ON COMMIT DROP;
@@ -14,6 +14,8 @@ CREATE FUNCTION pg_temp.owner(p_label text) RETURNS uuid LANGUAGE sql AS
 $$ SELECT s.user_id FROM public.conversation_sessions AS s JOIN made USING (session_id) WHERE made.label = p_label $$;
 
 -- ---------------------------------------------------------------- ids and defaults
+SELECT is((SELECT session_defaults FROM public.chatmem_settings), '{}'::jsonb,
+    'by default sessions start with no metadata of their own (migration 0014)');
 SELECT lives_ok($$INSERT INTO made SELECT 'default', s.* FROM api.create_session() AS s$$,
     'create_session() with every default works');
 SELECT matches((SELECT session_id FROM made WHERE label = 'default'), '^session_[0-9]{13}_[0-9a-z]{1,11}$',
@@ -26,8 +28,8 @@ SELECT ok(
 SELECT is((SELECT row(user_id, created_at)::text FROM made WHERE label = 'default'),
     row(NULL::uuid, now())::text,
     'returned: no user_id for ''anonymous'', created_at now');
-SELECT is(pg_temp.meta('default'), '{"project": "stripe_support", "context": "customer_support"}'::jsonb,
-    'metadata is the settings'' defaults, with no anonymousUserId');
+SELECT is(pg_temp.meta('default'), '{}'::jsonb,
+    'metadata is the settings'' defaults (none), with no anonymousUserId');
 SELECT is(pg_temp.owner('default'), NULL::uuid, 'the stored session has no user');
 SELECT lives_ok(
     $$INSERT INTO made SELECT 'many-' || i, s.* FROM generate_series(1, 20) AS i
@@ -39,11 +41,11 @@ SELECT is(
 
 SELECT lives_ok($$INSERT INTO made SELECT 'context', s.* FROM api.create_session('anonymous', '{"topic": "billing", "context": "sales"}') AS s$$,
     'create a session with a p_context');
-SELECT is(pg_temp.meta('context'), '{"project": "stripe_support", "context": "sales", "topic": "billing"}'::jsonb,
-    'p_context is merged over the defaults (its keys win)');
+SELECT is(pg_temp.meta('context'), '{"context": "sales", "topic": "billing"}'::jsonb,
+    'p_context is stored as the metadata (merged over the defaults, which are none)');
 SELECT lives_ok($$INSERT INTO made SELECT 'null-context', s.* FROM api.create_session('anonymous', NULL) AS s$$,
     'NULL p_context is accepted');
-SELECT is(pg_temp.meta('null-context'), '{"project": "stripe_support", "context": "customer_support"}'::jsonb,
+SELECT is(pg_temp.meta('null-context'), '{}'::jsonb,
     'NULL p_context counts as {}');
 
 -- ---------------------------------------------------------------- guests and no identity
@@ -51,7 +53,7 @@ SELECT lives_ok($$INSERT INTO made SELECT 'guest', s.* FROM api.create_session('
     'a guest id creates a session');
 SELECT is((SELECT user_id FROM made WHERE label = 'guest'), NULL::uuid, 'a guest''s session is returned without user_id');
 SELECT is(pg_temp.meta('guest'),
-    '{"project": "stripe_support", "context": "customer_support", "anonymousUserId": "b6b8561f-8fcb-4000-892a-457e1fd12f76"}'::jsonb,
+    '{"anonymousUserId": "b6b8561f-8fcb-4000-892a-457e1fd12f76"}'::jsonb,
     'a guest''s session records the guest id beside the defaults');
 SELECT lives_ok($$INSERT INTO made SELECT 'guest-text', s.* FROM api.create_session('invalid-uuid-format') AS s$$,
     'a guest id that is not a UUID creates a session');
@@ -133,11 +135,12 @@ SELECT is(
     'refused calls created no session: every session of this transaction is one that was returned');
 
 -- ---------------------------------------------------------------- defaults live in settings
-UPDATE public.chatmem_settings SET session_defaults = '{"project": "other_project"}';
-SELECT lives_ok($$INSERT INTO made SELECT 'settings', s.* FROM api.create_session('g1', '{"topic": "x"}') AS s$$,
+UPDATE public.chatmem_settings SET session_defaults = '{"project": "other_project", "context": "support"}';
+SELECT lives_ok($$INSERT INTO made SELECT 'settings', s.* FROM api.create_session('g1', '{"topic": "x", "context": "sales"}') AS s$$,
     'a session is created after the defaults changed');
-SELECT is(pg_temp.meta('settings'), '{"project": "other_project", "topic": "x", "anonymousUserId": "g1"}'::jsonb,
-    'the default metadata comes from chatmem_settings.session_defaults');
+SELECT is(pg_temp.meta('settings'),
+    '{"project": "other_project", "context": "sales", "topic": "x", "anonymousUserId": "g1"}'::jsonb,
+    'the default metadata comes from chatmem_settings.session_defaults, and p_context''s keys win');
 
 SELECT * FROM finish();
 ROLLBACK;

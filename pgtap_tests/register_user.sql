@@ -1,6 +1,6 @@
 -- api.register_user: validation, hashing, tokens, unique email, and the claim of guest sessions.
 BEGIN;
-SELECT plan(71);
+SELECT plan(72);
 SELECT tests.fast_hashing();
 
 CREATE TEMP TABLE reg ON COMMIT DROP AS
@@ -12,6 +12,8 @@ CREATE FUNCTION pg_temp.r(p_label text) RETURNS reg LANGUAGE sql AS $$ SELECT * 
 SELECT lives_ok(
     $$INSERT INTO reg SELECT 'ada', r.* FROM api.register_user('  Ada Lovelace  ', '  Ada@Example.test ', 'correct horse') AS r$$,
     'register_user creates an account');
+SELECT is((SELECT expires_at FROM reg WHERE label = 'ada'), now() + interval '1 hour',
+    'register_user returns when the access token expires, as login does');
 SELECT is((SELECT row(name, email, created_at, migrated, migrated_sessions)::text FROM reg WHERE label = 'ada'),
     row('Ada Lovelace', 'Ada@Example.test', now(), false, 0)::text,
     'returns the trimmed name and email, created_at, and no migration without a guest id');

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,6 +91,12 @@ def email() -> str:
     return f"cli-{uuid.uuid4().hex[:12]}@example.com"
 
 
+@pytest.fixture
+def a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CliRunner's input stands for a person at a terminal (the password prompt needs one)."""
+    monkeypatch.setattr("chatmem.cli.chat.is_tty", lambda: True)
+
+
 def test_first_use_makes_a_guest_id_that_is_reused(device: Device) -> None:
     assert not device.state.exists()
     first = device.json("whoami")
@@ -146,7 +155,7 @@ def test_guest_chats_then_registers_and_its_sessions_are_claimed(
 
 
 def test_register_json_and_login_from_a_second_device(
-    device: Device, second_device: Device
+    device: Device, second_device: Device, a_terminal: None
 ) -> None:
     sid = device.new_session()
     address = email()
@@ -194,14 +203,14 @@ def test_refusals_are_one_line_with_a_hint_and_exit_1(
     assert "hint:" in device.refused("say", f"missing-{uuid.uuid4()}", "hi")
     assert "belongs to someone else" in second_device.refused("say", sid, "not mine")
     assert "belongs to someone else" in second_device.refused("history", sid)
-    assert "p_role" in device.refused("say", sid, "beep", "--role", "robot")
+    assert "--role: 'robot' is not a role" in device.refused("say", sid, "beep", "--role", "robot")
     assert "invalid email or password" in device.refused(
         "login", "--email", email(), "--password", PASSWORD)
     address = email()
     device.run("register", "--name", "Kim", "--email", address, "--password", PASSWORD)
     assert "already exists" in second_device.refused(
         "register", "--name", "Kim", "--email", address.upper(), "--password", PASSWORD)
-    assert "p_password" in second_device.refused(
+    assert "--password: is shorter than 8 characters" in second_device.refused(
         "register", "--name", "Kim", "--email", email(), "--password", "short")
 
 
@@ -330,7 +339,7 @@ def test_the_real_console_entry_point_prints_no_traceback(admin_url: str, tmp_pa
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
 
 
-def test_register_asks_for_the_password_twice_without_echo(device: Device) -> None:
+def test_register_asks_for_the_password_twice_without_echo(device: Device, a_terminal: None) -> None:
     result = device.run("register", "--name", "Pat", "--email", email(),
                         input=f"{PASSWORD}\n{PASSWORD}\n")
     assert "Registered and logged in" in result.stdout
@@ -364,3 +373,126 @@ def test_an_unforeseen_error_is_still_one_line_without_a_traceback(monkeypatch: 
     )
     monkeypatch.setenv("CHATMEM_DEBUG", "1")
     assert isinstance(CliRunner().invoke(app, ["whoami"]).exception, RuntimeError)
+
+
+# -- usage errors, numbers, help pages and the password prompt ---------------------
+
+
+def test_out_of_range_numbers_are_refused_naming_the_flag(device: Device) -> None:
+    # Beyond the SQL types' range: refused before the call, as a usage error.
+    line = device.refused("history", "some-session", "--limit", "2147483648", code=2)
+    assert line == ("error: --limit: 2147483648 is out of range "
+                    "(hint: Ask for 1 to 1000 messages with --limit; page back with --before.)")
+    assert "--before: 99999999999999999999 is out of range" in device.refused(
+        "history", "some-session", "--before", "99999999999999999999", code=2)
+    # Within them: the database decides, in the CLI's words.
+    assert device.refused("history", "some-session", "--limit", "0") == (
+        "error: --limit: 0 is out of range (hint: Ask for 1 to 1000 messages with --limit; page back with --before.)")
+
+
+def test_usage_errors_are_one_line_with_a_hint(device: Device) -> None:
+    assert device.refused("history", "x", "--limit", "many", code=2) == (
+        "error: Invalid value for '--limit': 'many' is not a valid int. (hint: chatmem history --help)")
+    assert device.refused("say", code=2) == "error: Missing argument 'SESSION_ID'. (hint: chatmem say --help)"
+    assert device.refused("no-such-command", code=2) == (
+        "error: No such command 'no-such-command'. (hint: chatmem --help)")
+
+
+@pytest.mark.parametrize("command", [*EVERY_COMMAND, ["serve"], ["db", "up"], ["db", "down"], ["db", "status"],
+                                     ["db", "url"], ["db", "psql"]], ids=lambda c: " ".join(c) or "chatmem")
+def test_help_pages_name_values_without_python_type_tags(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"<[a-z]+>", result.stdout), result.stdout
+
+
+def test_register_without_a_terminal_says_so_in_one_line(admin_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": admin_url, "CHATMEM_STATE": str(tmp_path / "s.json"), "PATH": "/usr/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chatmem", "register", "--name", "Pat", "--email", email()],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        'error: no terminal to ask for the password on (hint: pipe it in with --password-stdin '
+        '(echo "$PASSWORD" | chatmem ... --password-stdin), or run in a terminal)']
+
+
+def test_register_at_a_real_terminal_asks_twice_without_echo_or_warning(
+        app_url: str, tmp_path: Path, fast_bcrypt: None) -> None:
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    env = {"DATABASE_URL": app_url, "CHATMEM_STATE": str(tmp_path / "s.json"), "PATH": "/usr/bin",
+           "TERM": "dumb"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatmem", "register", "--name", "Pty", "--email", email()],
+        stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True)
+    os.close(terminal)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while marker not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:  # the other side closed
+                    break
+
+    try:
+        read_until(b"Password: ")
+        os.write(controller, PASSWORD.encode() + b"\n")
+        read_until(b"confirmation: ")
+        os.write(controller, PASSWORD.encode() + b"\n")
+        read_until(b"claimed")
+        assert process.wait(timeout=30) == 0, seen
+    finally:
+        process.kill()
+        os.close(controller)
+    text = seen.decode()
+    assert "Registered and logged in" in text
+    assert PASSWORD not in text and "Warning" not in text
+
+
+def test_db_status_says_yes_and_no(admin_url: str, tmp_path: Path) -> None:
+    up = CliRunner().invoke(app, ["db", "status"], env={"DATABASE_URL": admin_url})
+    assert up.exit_code == 0, up.output
+    assert re.search(r"^running +yes$", up.stdout, re.MULTILINE), up.stdout
+    assert re.search(r"^schema_version +\d{4}_\w+$", up.stdout, re.MULTILINE), up.stdout
+    down = CliRunner().invoke(app, ["db", "status"],
+                              env={"DATABASE_URL": f"postgresql://nobody@/x?host={tmp_path}&port=5999"})
+    assert re.search(r"^running +no$", down.stdout, re.MULTILINE), down.stdout
+    assert re.search(r"^schema_version +none$", down.stdout, re.MULTILINE), down.stdout
+    for out in (up.stdout, down.stdout):
+        assert "True" not in out and "False" not in out and "None" not in out
+
+
+def test_register_json_tells_the_token_expiry_like_login(device: Device, second_device: Device) -> None:
+    address = email()
+    registered = device.json("register", "--name", "Exp", "--email", address, "--password", PASSWORD)
+    logged_in = second_device.json("login", "--email", address, "--password", PASSWORD)
+    assert set(logged_in) - {"expires_at"} <= set(registered)
+    assert registered["expires_at"]
+
+
+def test_text_that_is_not_utf8_is_a_usage_error_naming_the_parameter(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"postgresql://nobody@/x?host={tmp_path}&port=5999",
+           "CHATMEM_STATE": str(tmp_path / "s.json"), "PATH": "/usr/bin", "LANG": "C.UTF-8"}
+    for args, name in ([[b"say", b"some-session", b"caf\xe9"], "TEXT"],
+                       [[b"session", b"open", b"s\xff"], "SESSION_ID"],
+                       [[b"register", b"--name", b"\xff", b"--email", b"a@b.co", b"--password", b"password123"],
+                        "--name"]):
+        done = subprocess.run([sys.executable.encode(), b"-m", b"chatmem", *args],
+                              capture_output=True, env=env, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.decode().splitlines() == [
+            f"error: {name}: is not valid UTF-8 text "
+            "(hint: pass UTF-8 text (is the terminal's encoding UTF-8? e.g. LANG=C.UTF-8))"]
+    escaped = CliRunner().invoke(app, ["session", "new", "--context", '{"k": "\\ud800"}'], env=env)
+    assert escaped.exit_code == 2
+    assert escaped.stderr.startswith("error: --context: holds a lone UTF-16 surrogate")

@@ -102,14 +102,11 @@ def test_create_session_for_a_guest_uses_sql_defaults(
     user_id, metadata = session_row(admin, new.session_id)
     assert user_id is None
     assert metadata["anonymousUserId"] == g
-    assert metadata["channel"] == "cli"
-    assert metadata["project"] == "stripe_support"
+    assert metadata == {"anonymousUserId": g, "channel": "cli"}  # no default metadata (migration 0014)
 
     # Every argument left out: p_user_id defaults to 'anonymous', no guest id.
     bare = client.create_session()
-    assert session_row(admin, bare.session_id) == (
-        None, {"project": "stripe_support", "context": "customer_support"}
-    )
+    assert session_row(admin, bare.session_id) == (None, {})
 
 
 def test_create_session_with_a_token_is_the_users(client: chatmem.Client) -> None:

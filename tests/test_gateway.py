@@ -68,8 +68,8 @@ def test_guide_1_anonymous_session_is_stored_with_null_user_and_the_guest_id(
     assert data["sessionId"].startswith("session_")
     user_id, metadata = row(admin, data["sessionId"])
     assert user_id is None
-    assert metadata["anonymousUserId"] == guest
-    assert metadata["project"] == "stripe_support"
+    # The guest id and nothing else: no default metadata (migration 0014).
+    assert metadata == {"anonymousUserId": guest}
     admin.execute("SELECT api.delete_guest_data(%s)", [guest])
 
 
@@ -104,7 +104,7 @@ def test_guide_3_registration_migrates_the_guests_sessions(
     short = http.post("/api/auth/register", json={
         "name": "Guide Guest", "email": address, "password": "test123", "anonymousUserId": guest})
     error = assert_error(short, 400, "22023")
-    assert "p_password" in error["message"] and error["hint"]
+    assert error["message"] == "password: is shorter than 8 characters" and error["hint"]
     assert admin.execute("SELECT count(*) FROM users WHERE lower(email) = lower(%s)", [address]).fetchone() == (0,)
 
     registered = http.post("/api/auth/register", json={
@@ -338,3 +338,128 @@ def test_an_unforeseen_failure_is_an_envelope_500(admin_url: str) -> None:
     assert response.json() == {"success": False, "error": {
         "code": "internal", "message": "the gateway failed on this request",
         "hint": "Try again; report it if it persists."}}
+
+
+# -- every input gets an answer in the envelope, never a 5xx (issue 11) -----------------
+
+@pytest.mark.parametrize("query", [
+    "limit=2147483648", "limit=0", "limit=1001", "limit=abc", "limit=1.5",
+    "before=99999999999999999999", "before=-99999999999999999999", "before=x",
+])
+def test_out_of_range_and_malformed_numbers_in_the_query_are_400(http: httpx.Client, query: str) -> None:
+    guest = unique("q")
+    sid = http.post("/api/chat/session", json={"userId": guest}).json()["data"]["sessionId"]
+    response = http.get(f"/api/chat/session/{sid}/messages?{query}", headers={"X-Anonymous-User-Id": guest})
+    error = assert_error(response, 400, "bad_request")
+    assert error["message"].startswith(query.split("=")[0] + ": "), error
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('{"userId": "\\ud800"}', "userId"),
+    ('{"userId": "a\\udfffb"}', "userId"),
+    ('{"context": {"k": "\\ud800"}}', "context"),
+    ('{"context": {"\\udc00": 1}}', "context"),
+    ('{"context": {"k": ["x", {"y": "\\ud800"}]}}', "context"),
+])
+def test_a_lone_surrogate_in_json_is_400_naming_the_field(http: httpx.Client, body: str, field: str) -> None:
+    response = http.post("/api/chat/session", content=body.encode(), headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "bad_request")
+    assert error["message"].startswith(f"{field}: ") and "surrogate" in error["message"], error
+
+
+def test_a_lone_surrogate_in_any_text_field_is_400(http: httpx.Client) -> None:
+    guest = unique("s")
+    sid = http.post("/api/chat/session", json={"userId": guest}).json()["data"]["sessionId"]
+    for path, body in [(f"/api/chat/session/{sid}/messages", '{"content": "hi \\ud83d"}'),
+                       (f"/api/chat/session/{sid}/qa", '{"question": "\\ude00", "answer": "a"}'),
+                       ("/api/auth/register", '{"name": "\\ud800", "email": "s@example.com", "password": "p4ssword"}'),
+                       ("/api/auth/login", '{"email": "s@example.com", "password": "\\ud800"}'),
+                       ("/api/auth/refresh", '{"refreshToken": "\\ud800"}')]:
+        response = http.post(path, content=body.encode(),
+                             headers={"Content-Type": "application/json", "X-Anonymous-User-Id": guest})
+        assert_error(response, 400, "bad_request")
+
+
+def test_a_nul_inside_context_is_400(http: httpx.Client) -> None:
+    response = http.post("/api/chat/session", json={"userId": unique("n"), "context": {"k": "a\u0000b"}})
+    assert_error(response, 400, "22P05")
+
+
+# -- the small things ----------------------------------------------------------------
+
+@pytest.mark.parametrize("header", ["not-bearer-token", "Token abc", "Bearer", "Basic dXNlcjpwYXNz"])
+def test_an_authorization_header_that_is_not_bearer_is_401_not_ignored(http: httpx.Client, header: str) -> None:
+    for response in (http.get("/api/chat/sessions", headers={"Authorization": header}),
+                     http.post("/api/chat/session", json={}, headers={"Authorization": header}),
+                     http.post("/api/auth/logout", headers={"Authorization": header})):
+        error = assert_error(response, 401, "28000")
+        assert error["message"] == "Authorization: expected 'Bearer <access token>'"
+        if header != "Bearer":
+            assert header.split()[-1] not in response.text, "the header's value was echoed"
+
+
+def test_a_token_without_bearer_is_refused_even_when_it_is_valid(http: httpx.Client) -> None:
+    token = http.post("/api/auth/register", json={"name": "T", "email": email(), "password": "password123"}
+                      ).json()["data"]["token"]
+    assert_error(http.get("/api/chat/sessions", headers={"Authorization": token}), 401, "28000")
+    assert http.get("/api/chat/sessions", headers={"Authorization": f"bearer {token}"}).status_code == 200
+
+
+def test_an_empty_authorization_header_counts_as_none(http: httpx.Client) -> None:
+    guest = unique("e")
+    made = http.post("/api/chat/session", json={"userId": guest}, headers={"Authorization": ""})
+    assert made.status_code == 201
+    listed = http.get("/api/chat/sessions", headers={"Authorization": "", "X-Anonymous-User-Id": guest})
+    assert [s["sessionId"] for s in listed.json()["data"]] == [made.json()["data"]["sessionId"]]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/api/chat/sessions", "GET"),
+    ("PUT", "/api/chat/session/abc/messages", "GET, POST"),
+    ("PATCH", "/api/chat/session/abc/qa", "GET, POST"),
+    ("GET", "/api/auth/login", "POST"),
+    ("OPTIONS", "/api/chat/session", "POST"),
+])
+def test_a_405_carries_allow_with_every_method_of_the_path(
+        http: httpx.Client, method: str, path: str, allow: str) -> None:
+    response = http.request(method, path)
+    error = assert_error(response, 405, "http_405")
+    assert response.headers["Allow"] == allow
+    assert error["hint"] == f"Use {allow.replace(', ', ' or ')} on this path."
+
+
+def test_the_database_out_of_reach_is_503_with_retry_after(admin_url: str) -> None:
+    app = create_app(admin_url)
+
+    @app.get("/unreachable")
+    async def unreachable() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    with running_gateway(admin_url, app=app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        response = client.get("/unreachable")
+    error = assert_error(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert "connection refused" not in error["message"]
+
+
+def test_register_answers_like_login_with_the_token_expiry(http: httpx.Client) -> None:
+    registered = http.post("/api/auth/register", json={"name": "X", "email": email(), "password": "password123"})
+    logged_in = http.post("/api/auth/login", json={"email": registered.json()["data"]["user"]["email"],
+                                                   "password": "password123"})
+    login_keys = set(logged_in.json()["data"]) - {"expiresAt"}
+    assert login_keys <= set(registered.json()["data"])
+    assert registered.json()["data"]["expiresAt"]
+
+
+def test_with_cors_on_a_refused_preflight_is_an_envelope_400(app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATMEM_CORS_ORIGINS", "https://app.example")
+    with running_gateway(app_url) as url, httpx.Client(base_url=url, timeout=30) as http:
+        allowed = http.options("/api/chat/sessions", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, x-anonymous-user-id"})
+        assert allowed.status_code == 200
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        refused = http.options("/api/chat/sessions", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        error = assert_error(refused, 400, "bad_request")
+        assert error["message"] == "disallowed CORS origin" and error["hint"]

@@ -5,7 +5,7 @@ CREATE FUNCTION api.register_user(
     p_anonymous_user_id text DEFAULT NULL
 )
 RETURNS TABLE (user_id uuid, name text, email text, created_at timestamptz, token text,
-               refresh_token text, migrated boolean, migrated_sessions integer)
+               refresh_token text, migrated boolean, migrated_sessions integer, expires_at timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 -- Secrets are arguments here: nothing this call raises reaches the server
 -- log (see api.login for why both settings are needed).
@@ -59,7 +59,7 @@ BEGIN
     v_claimed := chatmem_internal.claim_guest_sessions(v_user.id, v_guest_id, 'register');
 
     RETURN QUERY SELECT v_user.id, v_user.name, v_user.email, v_user.created_at,
-                        v_tokens.token, v_tokens.refresh_token, v_claimed > 0, v_claimed;
+                        v_tokens.token, v_tokens.refresh_token, v_claimed > 0, v_claimed, v_tokens.expires_at;
 END
 $$;
 
@@ -68,7 +68,7 @@ $$Create an account, sign it in, and claim the guest's sessions, in one transact
 
 p_name: 1-200 characters after trimming. p_email: trimmed, local@domain.tld, at most 254 characters, unique without regard to case. p_password: at least the settings' password_min_length (default 8) characters and at most 72 bytes (bcrypt reads no further); stored as a bcrypt hash.
 p_anonymous_user_id: the guest id the visitor used before signing up (NULL, empty or 'anonymous' claims nothing). Every session with user_id NULL and that guest id becomes the new user's, with its messages and Q&A pairs; the anonymousUserId key leaves its metadata; an audit row goes to session_claims (method 'register'). Should the claim fail, registration still succeeds with migrated = false and a WARNING.
-Returns the user, an access token and a refresh token (shown only here), migrated and migrated_sessions.
+Returns the user, an access token and a refresh token (shown only here), migrated and migrated_sessions, and expires_at: when the access token expires, as api.login reports it (last, so callers reading the older columns by position are unaffected).
 Nothing this call raises reaches the server log.
 Errors: 22023 invalid input (an email over 254 characters is refused before anything else); 23505 email already registered; CM004 too many passwords being hashed at once (retry shortly); 25001 called at an isolation level above READ COMMITTED.$$;
 

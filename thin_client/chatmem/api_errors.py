@@ -9,10 +9,11 @@ shutting down) are not ours: they pass through unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 import psycopg
 
@@ -120,6 +121,163 @@ CODES: Final[Mapping[str, Code]] = MappingProxyType({
 })
 
 
+# Which of the codes above each api function can raise: its COMMENT ON
+# FUNCTION's "Errors:" line, plus what the registry (docs/errors.md) says a
+# trigger raises for it (CM002, the guest session cap).  The HTTP gateway
+# derives every route's statuses from this and CODES, so its OpenAPI document
+# lists what the database can answer; tests/test_openapi.py checks it against
+# the comments in the database.  Any function may also fail for reasons that
+# are not ours (a lost connection: 503 over HTTP; a bug: 500).
+RAISES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
+    name: frozenset(codes)
+    for name, codes in (
+        ("create_or_get_session", ("22023", "42501", "CM002")),
+        ("create_session", ("22023", "28000", "42501", "CM002")),
+        ("register_user", ("22023", "23505", "25001", "CM004")),
+        ("login", ("22023", "25001", "28P01", "CM001", "CM004")),
+        ("authenticate", ()),
+        ("refresh", ("22023", "28000")),
+        ("logout", ()),
+        ("require_user", ("28000",)),
+        ("require_guest", ("22023", "28000")),
+        ("add_message", ("22023", "42501", "P0002")),
+        ("get_messages", ("22023", "42501", "P0002")),
+        ("add_qa_pair", ("22023", "42501", "P0002")),
+        ("get_qa_pairs", ("22023", "42501", "P0002")),
+        ("list_sessions", ("22023",)),
+        ("delete_guest_data", ("22023",)),
+        ("purge_guest_sessions", ("22023",)),
+        ("schema_version", ()),
+    )
+})
+
+
+# -- the same refusal in the caller's words ---------------------------------------
+#
+# The SQL API's messages name SQL parameters ("p_email: is required") and its
+# hints name SQL functions ("Log in with api.login instead"): right for a
+# caller of the SQL API, wrong for a web front end or a person at the command
+# line.  These two tables say the same thing in the words of the other two
+# surfaces: over HTTP the JSON field, header, query parameter or route; in the
+# CLI the command, flag or argument.  Callers of the SQL API (and of
+# chatmem.Client) keep the SQL texts.
+
+Surface = Literal["http", "cli"]
+
+
+@dataclass(frozen=True)
+class Words:
+    """One SQL name or hint as an HTTP caller and as a CLI user should read it."""
+
+    http: str
+    cli: str
+
+    def on(self, surface: Surface) -> str:
+        return self.http if surface == "http" else self.cli
+
+
+# The names a message can start with ("p_email: ...", "api.login must run at
+# READ COMMITTED ..."): every parameter the SQL API names in an error, and the
+# functions it names.  A route may override one (over HTTP the guest id is the
+# X-Anonymous-User-Id header, except in the auth bodies: anonymousUserId).
+NAMES: Final[Mapping[str, Words]] = MappingProxyType({
+    "p_session_id": Words("session_id", "SESSION_ID"),
+    "p_user_id": Words("userId", "this device's user or guest id (the state file)"),
+    "p_anonymous_user_id": Words("X-Anonymous-User-Id", "this device's guest id (the state file)"),
+    "p_metadata": Words("metadata", "--metadata"),
+    "p_context": Words("context", "--context"),
+    "p_token": Words("Authorization", "the saved login"),
+    "p_refresh_token": Words("refreshToken", "the saved login"),
+    "p_name": Words("name", "--name"),
+    "p_email": Words("email", "--email"),
+    "p_password": Words("password", "--password"),
+    "p_role": Words("role", "--role"),
+    "p_content": Words("content", "TEXT"),
+    "p_question": Words("question", "QUESTION"),
+    "p_answer": Words("answer", "ANSWER"),
+    "p_limit": Words("limit", "--limit"),
+    "p_before_id": Words("before", "--before"),
+    "p_title": Words("title", "TITLE"),
+    "p_idle_for": Words("idle time", "idle time"),
+    "p_dry_run": Words("dry run", "dry run"),
+    "api.register_user": Words("POST /api/auth/register", "chatmem register"),
+    "api.login": Words("POST /api/auth/login", "chatmem login"),
+})
+
+_LOG_IN_AGAIN = Words("Log in again: POST /api/auth/login.", "Log in again: chatmem login --email EMAIL.")
+
+# Hints, by the SQL API's exact text, that name SQL (or a setting a caller
+# cannot change).  Any other hint reads the same everywhere.
+HINTS: Final[Mapping[str, Words]] = MappingProxyType({
+    "Create it first with api.create_or_get_session or api.create_session.": Words(
+        "Create one with POST /api/chat/session and use the sessionId it answers.",
+        "Create one first: chatmem session new (or chatmem session open SESSION_ID)."),
+    "Omit p_user_id, or pass the id of the token's own user.": Words(
+        "Omit userId, or send the id of the token's own user.",
+        "Log in again: chatmem logout, then chatmem login --email EMAIL."),
+    "Pass the account's access token in p_token (log in again if it expired).": Words(
+        "Send the account's access token as Authorization: Bearer <token> "
+        "(log in again with POST /api/auth/login if it expired).",
+        "Log in again: chatmem login --email EMAIL."),
+    "Log in with api.login instead (pass the guest id there to keep the guest's sessions).": Words(
+        "Log in with POST /api/auth/login instead (send anonymousUserId there to keep the guest's sessions).",
+        "Log in instead: chatmem login --email EMAIL (this device's guest sessions come along)."),
+    "Log in again, or exchange your refresh token with api.refresh.": Words(
+        "Log in again (POST /api/auth/login), or exchange your refresh token at POST /api/auth/refresh.",
+        "Log in again: chatmem login --email EMAIL."),
+    "Log in again.": _LOG_IN_AGAIN,
+    "Ask for 1 to 1000 messages; page back with p_before_id.": Words(
+        "Ask for 1 to 1000 messages with limit; page back with before.",
+        "Ask for 1 to 1000 messages with --limit; page back with --before."),
+    "Pass the refresh_token returned by login, register_user or refresh.": Words(
+        "Send the refreshToken answered by POST /api/auth/login, /api/auth/register or /api/auth/refresh.",
+        "Log in again: chatmem login --email EMAIL."),
+    "Send the account's access token instead of its id.": Words(
+        "Send the account's access token as Authorization: Bearer <token> "
+        "instead of its id in X-Anonymous-User-Id.",
+        "This device's guest id names an account: log in with chatmem login --email EMAIL instead."),
+    "Use a session you created, or start a new one.": Words(
+        "Use a session you created (GET /api/chat/sessions), or start a new one (POST /api/chat/session).",
+        "Use a session you created (chatmem sessions), or start a new one (chatmem session new)."),
+    "Reuse an existing session, register, or wait; the limit is chatmem_settings.guest_sessions_per_hour.": Words(
+        "Reuse an existing session (GET /api/chat/sessions), register (POST /api/auth/register), "
+        "or wait (Retry-After).",
+        "Reuse an existing session (chatmem sessions), register (chatmem register), or wait; "
+        "the limit is chatmem_settings.guest_sessions_per_hour."),
+    "Split the text, or raise chatmem_settings.message_max_chars.": Words(
+        "Split the text into several messages.",
+        "Split the text, or raise chatmem_settings.message_max_chars."),
+    "Write user turns; assistant and system turns come from a role that is a member of chatmem_assistant.": Words(
+        "Send role user: over HTTP only user turns are accepted; assistant and system turns come from "
+        "the backend that talks to the model.",
+        "Write user turns; assistant and system turns come from a role that is a member of chatmem_assistant "
+        "(on the embedded cluster chatmem uses one by itself; with DATABASE_URL, set it to such a role)."),
+})
+
+_LEADING_NAME = re.compile(r"(?:api\.|p_)[a-z_]+\b")
+
+
+def in_words(
+    error: ChatmemError, surface: Surface, names: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
+    """The error's message and hint for an HTTP caller or a CLI user (see :data:`NAMES`, :data:`HINTS`).
+
+    ``names`` overrides :data:`NAMES` for one route or command, e.g.
+    ``{"p_anonymous_user_id": "anonymousUserId"}``.
+    """
+    message = error.message
+    leading = _LEADING_NAME.match(message)
+    if leading:
+        name = leading.group()
+        word = (names or {}).get(name) or (NAMES[name].on(surface) if name in NAMES else None)
+        if word is not None:
+            message = word + message[leading.end():]
+    hint = error.hint
+    if hint is not None and hint in HINTS:
+        hint = HINTS[hint].on(surface)
+    return message, hint
+
+
 def from_psycopg(exc: psycopg.Error) -> ChatmemError | None:
     """The exception for a server error of ours, or None when its SQLSTATE is not in the table."""
     code = CODES.get(exc.sqlstate or "")
@@ -143,6 +301,9 @@ def retry_after(sqlstate: str | None) -> int | None:
 
 __all__ = [
     "CODES",
+    "HINTS",
+    "NAMES",
+    "RAISES",
     "ChatmemError",
     "Code",
     "EmailTaken",
@@ -153,9 +314,12 @@ __all__ = [
     "InvalidInput",
     "NotAuthorized",
     "NotFound",
+    "Surface",
     "TooManyLoginAttempts",
+    "Words",
     "WrongIsolation",
     "from_psycopg",
     "http_status",
+    "in_words",
     "retry_after",
 ]

@@ -26,6 +26,8 @@ class Session:
     created_at: datetime
     updated_at: datetime
     owner_deleted_at: datetime | None
+    # The conversation's title (api.rename_session), None when it has none.
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Registration:
     refresh_token: str
     migrated: bool
     migrated_sessions: int
+    # When the access token expires, as api.login reports it: None while the
+    # database's api.register_user does not return it (older schemas).
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ import typer
 from chatmem import migrate as migrations
 from chatmem import target
 from chatmem.cli import chat, db
-from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
+from chatmem.cli.output import EXIT_USAGE, FLAG, OneLineErrors, emit_json, fail, guarded
 from chatmem.cli.serve import serve
 
 app = typer.Typer(
+    name="chatmem",
+    cls=OneLineErrors,
     help=(
         "chatmem: conversations that survive sign-up, stored in PostgreSQL.\n\n"
         "Example: chatmem session new, then chatmem say SESSION_ID 'Hello'"
@@ -36,7 +38,7 @@ app.command(rich_help_panel="HTTP")(guarded(serve))
 DatabaseUrlOpt = Annotated[
     str | None,
     typer.Option(
-        "--database-url", help="Server to use (default: DATABASE_URL, else the embedded cluster)."
+        "--database-url", metavar="URL", help="Server to use (default: DATABASE_URL, else the embedded cluster)."
     ),
 ]
 
@@ -46,15 +48,15 @@ DatabaseUrlOpt = Annotated[
 def migrate(
     database_url: DatabaseUrlOpt = None,
     rollback: Annotated[
-        bool, typer.Option("--rollback", help="Roll back the last migration.")
+        bool, typer.Option("--rollback", metavar=FLAG, help="Roll back the last migration.")
     ] = False,
     rollback_all: Annotated[
-        bool, typer.Option("--all", help="With --rollback: roll back every migration.")
+        bool, typer.Option("--all", metavar=FLAG, help="With --rollback: roll back every migration.")
     ] = False,
     plan: Annotated[
         bool, typer.Option("--plan", help="List each pending step and the lock it takes; change nothing.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", metavar=FLAG, help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Apply pending migrations, then reload every function of schema api.
 

@@ -23,7 +23,7 @@ from psycopg_pool import PoolTimeout
 
 from chatmem import state, target
 from chatmem.api_errors import NotAuthorized
-from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded, table
+from chatmem.cli.output import EXIT_USAGE, FLAG, emit_json, fail, guarded, is_tty, plain, table
 from chatmem.client import Client
 from chatmem.models import Session
 from chatmem.state import State
@@ -33,16 +33,17 @@ T = TypeVar("T")
 # How long a command waits for its connection before it says why it has none.
 CONNECT_TIMEOUT = 5.0
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar=FLAG, help="Print machine-readable JSON.")]
 SessionIdArg = Annotated[
-    str, typer.Argument(metavar="SESSION_ID", help="The session's id.", show_default=False)
+    str, typer.Argument(metavar="SESSION_ID", **plain(), help="The session's id.", show_default=False)
 ]
 PasswordOpt = Annotated[
     str | None,
-    typer.Option("--password", help="The password (it stays in shell history: prefer the prompt)."),
+    typer.Option("--password", metavar="PASSWORD",
+                 help="The password (it stays in shell history: prefer the prompt or --password-stdin)."),
 ]
 PasswordStdinOpt = Annotated[
-    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    bool, typer.Option("--password-stdin", metavar=FLAG, help="Read the password from the first line of stdin.")
 ]
 
 session_app = typer.Typer(
@@ -59,7 +60,7 @@ session_app = typer.Typer(
 def session_new(
     context: Annotated[
         str | None,
-        typer.Option("--context", help="A JSON object merged into the session's metadata."),
+        typer.Option("--context", metavar="JSON", help="A JSON object merged into the session's metadata."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -90,7 +91,7 @@ def session_open(
     session_id: SessionIdArg,
     metadata: Annotated[
         str | None,
-        typer.Option("--metadata", help="A JSON object stored as metadata if the session is new."),
+        typer.Option("--metadata", metavar="JSON", help="A JSON object stored as metadata if the session is new."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -135,10 +136,11 @@ def sessions(json_out: JsonOpt = False) -> None:
 @guarded
 def say(
     session_id: SessionIdArg,
-    text: Annotated[str, typer.Argument(metavar="TEXT", help="The message.", show_default=False)],
+    text: Annotated[str, typer.Argument(metavar="TEXT", **plain(), help="The message.",
+                                        show_default=False)],
     role: Annotated[
-        str, typer.Option("--role", help="Who speaks: user, assistant or system (the last two as the "
-                                         "model's backend, a member of chatmem_assistant).")
+        str, typer.Option("--role", metavar="ROLE", help="Who speaks: user, assistant or system (the last two as "
+                                                         "the model's backend, a member of chatmem_assistant).")
     ] = "user",
     json_out: JsonOpt = False,
 ) -> None:
@@ -160,11 +162,12 @@ def history(
     session_id: SessionIdArg,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", help="How many of the latest messages (1-1000, default 100)."),
+        typer.Option("--limit", metavar="N", help="How many of the latest messages (1-1000, default 100)."),
     ] = None,
     before: Annotated[
         int | None,
-        typer.Option("--before", help="Only messages with an id below this one (page back)."),
+        typer.Option("--before", metavar="MESSAGE_ID",
+                     help="Only messages with an id below this one: page back with the smallest id shown."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -172,6 +175,10 @@ def history(
 
     Example: chatmem history session_1700000000000_abc --limit 20
     """
+    # The SQL types' ranges: a number beyond them would reach the server as
+    # another type, and be refused as a missing function, not as a bad value.
+    _in_range(limit, "--limit", INT32, "Ask for 1 to 1000 messages with --limit; page back with --before.")
+    _in_range(before, "--before", INT64, "Pass a message id: chatmem history --json shows them.")
     st = state.load()
     with _client() as client:
         messages = client.get_messages(session_id, st.identity, limit=limit, before_id=before)
@@ -197,10 +204,10 @@ def history(
 def qa(
     session_id: SessionIdArg,
     question: Annotated[
-        str, typer.Argument(metavar="QUESTION", help="The question.", show_default=False)
+        str, typer.Argument(metavar="QUESTION", **plain(), help="The question.", show_default=False)
     ],
     answer: Annotated[
-        str, typer.Argument(metavar="ANSWER", help="Its answer.", show_default=False)
+        str, typer.Argument(metavar="ANSWER", **plain(), help="Its answer.", show_default=False)
     ],
     json_out: JsonOpt = False,
 ) -> None:
@@ -222,8 +229,8 @@ def qa(
 
 @guarded
 def register(
-    name: Annotated[str, typer.Option("--name", help="Your name (1-200 characters).")],
-    email: Annotated[str, typer.Option("--email", help="Your email; you log in with it.")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Your name (1-200 characters).")],
+    email: Annotated[str, typer.Option("--email", metavar="EMAIL", help="Your email; you log in with it.")],
     password: PasswordOpt = None,
     password_stdin: PasswordStdinOpt = False,
     json_out: JsonOpt = False,
@@ -243,9 +250,12 @@ def register(
                 token=reg.token, refresh_token=reg.refresh_token)
     state.save(new)
     if json_out:
-        emit_json({"user_id": reg.user_id, "name": reg.name, "email": reg.email,
-                   "created_at": reg.created_at, "guest_id": st.guest_id,
-                   "migrated": reg.migrated, "migrated_sessions": reg.migrated_sessions})
+        answer: dict[str, object] = {
+            "user_id": reg.user_id, "name": reg.name, "email": reg.email, "created_at": reg.created_at}
+        if reg.expires_at is not None:  # once api.register_user reports it, as api.login does
+            answer["expires_at"] = reg.expires_at
+        emit_json({**answer, "guest_id": st.guest_id, "migrated": reg.migrated,
+                   "migrated_sessions": reg.migrated_sessions})
         return
     typer.echo(f"Registered and logged in as {_who(new)}.")
     typer.echo(_claimed(reg.migrated_sessions, st.guest_id))
@@ -253,7 +263,7 @@ def register(
 
 @guarded
 def login(
-    email: Annotated[str, typer.Option("--email", help="The email you registered with.")],
+    email: Annotated[str, typer.Option("--email", metavar="EMAIL", help="The email you registered with.")],
     password: PasswordOpt = None,
     password_stdin: PasswordStdinOpt = False,
     json_out: JsonOpt = False,
@@ -412,7 +422,21 @@ def _password(given: str | None, from_stdin: bool, *, confirm: bool) -> str:
         if not line:
             fail("--password-stdin: stdin is empty", code=EXIT_USAGE)
         return line.rstrip("\r\n")
+    if not is_tty():
+        # getpass would warn and read stdin anyway; say what to do instead.
+        fail("no terminal to ask for the password on",
+             hint="pipe it in with --password-stdin (echo \"$PASSWORD\" | chatmem ... --password-stdin), "
+                  "or run in a terminal", code=EXIT_USAGE)
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _in_range(value: int | None, option: str, bounds: tuple[int, int], hint: str) -> None:
+    if value is not None and not bounds[0] <= value <= bounds[1]:
+        fail(f"{option}: {value} is out of range", hint=hint, code=EXIT_USAGE)
 
 
 def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
@@ -426,6 +450,9 @@ def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         fail(f"{option}: must be a JSON object", hint='e.g. \'{"topic": "refunds"}\'',
              code=EXIT_USAGE)
+    if any("\ud800" <= c <= "\udfff" for c in json.dumps(value, ensure_ascii=False)):
+        fail(f"{option}: holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape), which is no character",
+             hint="escape characters outside the BMP as a surrogate pair, or write them as UTF-8", code=EXIT_USAGE)
     return value
 
 

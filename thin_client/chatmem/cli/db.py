@@ -10,14 +10,14 @@ import typer
 from psycopg.conninfo import conninfo_to_dict
 
 from chatmem import embedded, migrate, target
-from chatmem.cli.output import EXIT_USAGE, emit_json, fail, guarded
+from chatmem.cli.output import EXIT_USAGE, FLAG, emit_json, fail, guarded
 
 app = typer.Typer(help="Manage the embedded PostgreSQL cluster.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar=FLAG, help="Print machine-readable JSON.")]
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database", "-d", help="Another database on the same server (e.g. chatmem_test)."),
+    typer.Option("--database", "-d", metavar="NAME", help="Another database on the same server (e.g. chatmem_test)."),
 ]
 
 
@@ -25,7 +25,7 @@ DatabaseOpt = Annotated[
 @guarded
 def up(
     database: DatabaseOpt = None,
-    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Only start the server.")] = False,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", metavar=FLAG, help="Only start the server.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Start the embedded cluster (reusing a running one), create the database and migrate it.
@@ -84,19 +84,22 @@ def status(json_out: JsonOpt = False) -> None:
         emit_json(info)
         return
     for key, value in info.items():
-        typer.echo(f"{key:15} {value}")
+        typer.echo(f"{key:15} {_shown(value)}")
 
 
 @app.command()
 @guarded
 def url(
     database: DatabaseOpt = None,
-    create: Annotated[bool, typer.Option("--create", help="Create the database if it is missing.")] = False,
+    create: Annotated[
+        bool, typer.Option("--create", metavar=FLAG, help="Create the database if it is missing.")
+    ] = False,
     recreate: Annotated[
-        bool, typer.Option("--recreate", help="Drop the database and create it empty (for test databases).")
+        bool, typer.Option("--recreate", metavar=FLAG,
+                           help="Drop the database and create it empty (for test databases).")
     ] = False,
     env: Annotated[
-        bool, typer.Option("--env", help="Print shell exports of PGHOST, PGPORT, ... instead of a URL.")
+        bool, typer.Option("--env", metavar=FLAG, help="Print shell exports of PGHOST, PGPORT, ... instead of a URL.")
     ] = False,
 ) -> None:
     """Print a libpq URL that an admin can connect with (starts the embedded cluster if needed).
@@ -121,6 +124,13 @@ def psql(database: DatabaseOpt = None) -> None:
     """
     conn_url = target.database_url(database=database)
     os.execvp("psql", ["psql", conn_url])
+
+
+def _shown(value: object) -> str:
+    """A status value for a person: yes/no, not Python's True/False; 'none' for nothing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "none" if value is None else str(value)
 
 
 def _reachable(url: str) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import importlib
+import inspect
 import json
 import os
 import sys
@@ -14,12 +17,22 @@ from uuid import UUID
 
 import psycopg
 import typer
+from typer.core import TyperGroup
 
-from chatmem.api_errors import ChatmemError
+from chatmem.api_errors import ChatmemError, in_words
 from chatmem.errors import SetupError
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+# The metavar of an on/off flag: none (typer 0.28 and later would show <bool>).
+FLAG = ""
+
+# Typer runs on its own copy of click (typer._click) in recent versions, on
+# click itself in older ones: take click's exceptions from wherever typer's
+# own BadParameter comes from.
+_CLICK = typer.BadParameter.__module__.rsplit(".", 1)[0]
+_click_exceptions: Any = importlib.import_module(f"{_CLICK}.exceptions")
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +60,13 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for name, value in kwargs.items():
+            # Bytes that are not UTF-8 reach Python as lone surrogates
+            # (surrogateescape): no text the database could store.
+            if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
+                _print_error(f"{_parameter(name)}: is not valid UTF-8 text",
+                             "pass UTF-8 text (is the terminal's encoding UTF-8? e.g. LANG=C.UTF-8)")
+                raise typer.Exit(EXIT_USAGE)
         try:
             return command(*args, **kwargs)
         except CliError as exc:
@@ -56,8 +76,9 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             _print_error(str(exc), None)
             raise typer.Exit(EXIT_REFUSED) from None
         except ChatmemError as exc:
-            # A refusal by the SQL API: its message names the field, its hint says what to do.
-            _print_error(exc.message, exc.hint)
+            # A refusal by the SQL API: its message names the field, its hint
+            # says what to do, both in the CLI's words (flags, commands).
+            _print_error(*in_words(exc, "cli"))
             raise typer.Exit(EXIT_REFUSED) from None
         except psycopg.Error as exc:
             _print_error(_describe(exc), _hint_for(exc))
@@ -74,6 +95,19 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_REFUSED) from None
 
     return wrapper
+
+
+def _parameter(name: str) -> str:
+    """A command's parameter as the person typed it: ``--email`` for an option, ``TEXT`` for an argument."""
+    try:
+        context = importlib.import_module(f"{_CLICK}.globals").get_current_context(silent=True)
+    except ImportError:
+        context = None
+    for param in getattr(getattr(context, "command", None), "params", []):
+        if param.name == name:
+            long_options = [o for o in param.opts if o.startswith("--")]
+            return str(long_options[0] if long_options else param.human_readable_name)
+    return name
 
 
 def _describe(exc: psycopg.Error) -> str:
@@ -131,3 +165,48 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def is_tty() -> bool:
     return sys.stdin.isatty()
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: a usage error (a bad option value, a missing argument) is one line too.
+
+    Click would print the usage, a pointer to --help and the error in a box;
+    here it is ``error: <what> (hint: chatmem <command> --help)`` and exit 2,
+    like every other refusal of the CLI.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except _click_exceptions.ClickException as exc:
+            context = getattr(exc, "ctx", None)
+            path = context.command_path if context is not None else (prog_name or "chatmem")
+            _print_error(exc.format_message(), f"{path} --help")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(EXIT_REFUSED)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def plain() -> dict[str, Any]:
+    """Keyword arguments for a text ``typer.Argument`` whose help shows its name only.
+
+    Typer tags an argument with its Python type (``SESSION_ID <str>``).  Where
+    it takes a click type (``click_type``, up to typer 0.27), a copy of click's
+    STRING that names no type removes the tag; typer 0.28 and later take no
+    click types, and keep it.
+    """
+    if "click_type" not in inspect.signature(typer.Argument).parameters:
+        return {}
+    try:
+        types: Any = importlib.import_module(f"{_CLICK}.types")
+    except ImportError:
+        return {}
+    kind = copy.copy(types.STRING)
+    kind.get_metavar = lambda *args, **kwargs: ""
+    return {"click_type": kind}

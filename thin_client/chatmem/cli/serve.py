@@ -8,7 +8,7 @@ import psycopg
 import typer
 
 from chatmem import target
-from chatmem.cli.output import fail
+from chatmem.cli.output import FLAG, fail
 
 # Is the role a superuser, and which table in public (conversation_sessions
 # first) does it own, itself or through a role it inherits from?
@@ -25,17 +25,20 @@ _REMEDY = ("connect as a login role that is a member of chatmem_app only, e.g. "
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port.")] = 5000,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="Server to use (default: DATABASE_URL, else embedded).")
+        str | None, typer.Option("--database-url", metavar="URL",
+                                 help="Server to use (default: DATABASE_URL, else embedded).")
     ] = None,
     database: Annotated[
-        str | None, typer.Option("--database", "-d", help="Another database on the same server (e.g. chatmem_test).")
+        str | None, typer.Option("--database", "-d", metavar="NAME",
+                                 help="Another database on the same server (e.g. chatmem_test).")
     ] = None,
-    pool_size: Annotated[int, typer.Option(help="Database connections at most.")] = 10,
+    pool_size: Annotated[int, typer.Option("--pool-size", metavar="N", help="Database connections at most.")] = 10,
     no_prepare: Annotated[
-        bool, typer.Option("--no-prepare", help="No server-side prepared statements (PgBouncer in transaction mode).")
+        bool, typer.Option("--no-prepare", metavar=FLAG,
+                           help="No server-side prepared statements (PgBouncer in transaction mode).")
     ] = False,
 ) -> None:
     """Serve the older system's HTTP endpoints and the browser page.

@@ -9,12 +9,13 @@ from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import Headers
 
 from chatmem import __version__
-from chatmem.gateway import errors
+from chatmem.gateway import document, errors
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
 from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
@@ -62,14 +63,14 @@ def create_app(
     app = FastAPI(
         title="chatmem gateway",
         version=__version__,
-        description="The older system's HTTP endpoints over chatmem's SQL API. Every answer is "
-                    '{"success": true, "data": ...} or {"success": false, "error": {"code", "message", "hint"}}.',
+        description=document.DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
     )
     errors.install(app)
     app.include_router(router)
+    document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
     if auth_rate_limit:
@@ -79,7 +80,7 @@ def create_app(
     origins = [o.strip() for o in os.environ.get("CHATMEM_CORS_ORIGINS", "").split(",") if o.strip()]
     if origins:
         # Retry-After is not a CORS-safelisted response header: a page reads it only if exposed.
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+        app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"],
                            expose_headers=["Retry-After"])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -89,6 +90,20 @@ def create_app(
         return FileResponse(str(STATIC / "index.html"))
 
     return app
+
+
+class EnvelopedCORS(CORSMiddleware):
+    """CORS whose refused preflight (an origin, method or header not allowed) is the envelope too."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode()
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        return errors.envelope(400, "bad_request", refused[:1].lower() + refused[1:],
+                               "Serve the page from an origin listed in CHATMEM_CORS_ORIGINS, "
+                               "with GET or POST and only the documented headers.", headers)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 import psycopg
+from fastapi import Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 from psycopg.rows import AsyncRowFactory
 from psycopg_pool import AsyncConnectionPool
 
-from chatmem.api_errors import from_psycopg
+from chatmem.api_errors import NotAuthorized, from_psycopg
 from chatmem.calls import Expr, api_query, as_guest, user_from_token
 
 T = TypeVar("T")
@@ -49,17 +52,45 @@ class Api:
         return (await self.rows(function, row_factory, required, optional))[0]
 
 
-def caller(authorization: str | None, anonymous_user_id: str | None) -> Expr | None:
+def caller(token: str | None, anonymous_user_id: str | None) -> Expr | None:
     """``p_user_id`` for a request: the Bearer token's user (checked in the same
     statement), else the guest named by X-Anonymous-User-Id (never a registered
     account: a header proves nothing), else no identity."""
-    token = bearer(authorization)
     if token is not None:
         return user_from_token(token)
     return None if anonymous_user_id is None else as_guest(anonymous_user_id)
 
 
 def bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
+    """The token of ``Authorization: Bearer <token>``; None without the header (or an empty one).
+
+    Any other form (no ``Bearer``, no token) is refused with 401 rather than
+    ignored: a client that sends a token means to act as its user, and must
+    not be answered as a guest.  An empty header carries nothing, as a page
+    sends when nobody is signed in (``Authorization: ''``), and counts as none.
+    The header's value is never echoed.
+    """
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        return token
+    raise NotAuthorized(
+        "28000", "Authorization: expected 'Bearer <access token>'",
+        "Send Authorization: Bearer <token> with the token answered by POST /api/auth/login, "
+        "or no Authorization header to act as the guest of X-Anonymous-User-Id.")
+
+
+class BearerToken(SecurityBase):
+    """A route's ``Authorization: Bearer <token>``: the token, or None; 401 for any other form.
+
+    Declared in the OpenAPI document as the ``bearer`` security scheme (optional).
+    """
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="An access token from login, register or refresh.")
+        self.scheme_name = "bearer"
+
+    async def __call__(self, request: Request) -> str | None:
+        return bearer(request.headers.get("authorization"))

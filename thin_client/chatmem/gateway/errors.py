@@ -1,7 +1,9 @@
 """Every failure as the older system's envelope; never a stack trace.
 
 The SQLSTATE -> HTTP status (and Retry-After) table is chatmem.api_errors.CODES,
-the same one the client turns into exceptions.
+the same one the client turns into exceptions; the messages and hints are the
+SQL API's, in an HTTP caller's words (chatmem.api_errors.in_words: the JSON
+field, header or route instead of the SQL parameter or function).
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from chatmem.api_errors import ChatmemError
+from chatmem.api_errors import ChatmemError, in_words
 
 log = logging.getLogger("chatmem.gateway")
+
+# Retry-After for a database that cannot be reached (or whose connections are
+# all busy): soon enough for a restart, not so soon that clients hammer it.
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 def envelope(status: int, code: str, message: str, hint: str | None = None,
@@ -28,11 +35,30 @@ def envelope(status: int, code: str, message: str, hint: str | None = None,
     )
 
 
-async def on_chatmem_error(_: Request, exc: Exception) -> JSONResponse:
+def _route_names(request: Request) -> dict[str, str]:
+    """The words this route uses for SQL names that differ by route (see routes.NAMES)."""
+    from chatmem.gateway.routes import NAMES
+
+    route = request.scope.get("route")
+    names = dict(NAMES.get(getattr(route, "path", ""), {}))
+    names.update(getattr(request.state, "names", None) or {})
+    return names
+
+
+async def on_chatmem_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatmemError)
+    message, hint = in_words(exc, "http", _route_names(request))
     retry_after = exc.retry_after
-    return envelope(exc.http_status, exc.sqlstate, exc.message, exc.hint,
+    return envelope(exc.http_status, exc.sqlstate, message, hint,
                     None if retry_after is None else {"Retry-After": str(retry_after)})
+
+
+def _where(location: tuple[object, ...]) -> str:
+    """A validation error's place as a caller knows it: ``limit``, ``X-Anonymous-User-Id``, ``context.key``."""
+    parts = [str(p) for p in location]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
 
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -42,16 +68,35 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         if error.get("type") == "json_invalid":
             return envelope(400, "bad_json", "the request body is not valid JSON",
                             "Send a JSON object with Content-Type: application/json.")
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{_where(tuple(error.get('loc', ())))}: {message}")
     return envelope(400, "bad_request", "; ".join(problems),
-                    "Check the field names and types against /openapi.json.")
+                    "Check the field names, types and limits against /openapi.json.")
 
 
-async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves on this path (a 405's Allow), not only the first route's."""
+    from chatmem.gateway.routes import router
+
+    methods: set[str] = set()
+    for route in [*request.app.router.routes, *router.routes]:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    # Its headers too (a 405's Allow).
-    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    hint = None
+    if exc.status_code == 404:
+        hint = "See /openapi.json for the routes."
+    elif exc.status_code == 405:
+        allowed = _allowed(request) or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+        headers["Allow"] = ", ".join(allowed)
+        hint = f"Use {' or '.join(allowed)} on this path." if allowed else None
+    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail), hint, headers=headers or None)
 
 
 async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
@@ -59,11 +104,23 @@ async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
     # Input PostgreSQL itself refuses (class 22: a NUL byte, bad encoding):
     # the caller's fault, and the message says nothing secret.
     if isinstance(exc, psycopg.DataError) or (exc.sqlstate or "").startswith("22"):
-        return envelope(400, exc.sqlstate or "22000", (exc.diag.message_primary or str(exc)).strip(),
+        return envelope(400, exc.sqlstate or "22021", (exc.diag.message_primary or str(exc)).strip(),
                         "Remove NUL bytes and invalid characters from the text.")
     log.error("database error %s: %s", exc.sqlstate, exc.diag.message_primary or type(exc).__name__)
-    return envelope(503 if isinstance(exc, psycopg.OperationalError) else 500, exc.sqlstate or "internal",
-                    "the database could not answer this request", "Try again later.")
+    if isinstance(exc, psycopg.OperationalError):
+        # Unreachable, shutting down, or every connection busy (PoolTimeout).
+        return envelope(503, "unavailable", "the database could not answer this request",
+                        "Try again later (Retry-After).", {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+    return envelope(500, exc.sqlstate or "internal", "the database could not answer this request",
+                    "Try again; report it if it persists.")
+
+
+async def on_bad_text(_: Request, exc: Exception) -> JSONResponse:
+    # Text that cannot be encoded as UTF-8 (a lone surrogate that got past the
+    # body's own check): the caller's input, not a failure of the gateway.
+    assert isinstance(exc, UnicodeError)
+    return envelope(400, "bad_request", "the request holds text that is not valid Unicode (a lone surrogate)",
+                    "Send text of Unicode characters only, encoded as UTF-8.")
 
 
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -78,4 +135,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(psycopg.Error, on_database_error)
+    app.add_exception_handler(UnicodeError, on_bad_text)
     app.add_exception_handler(Exception, on_unexpected)

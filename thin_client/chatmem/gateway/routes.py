@@ -1,25 +1,57 @@
-"""The older system's endpoints: each reads JSON, makes one api call, answers the envelope."""
+"""The older system's endpoints: each reads JSON, makes one api call, answers the envelope.
+
+Each route's OpenAPI entry names its answer's schema and the statuses it can
+send, derived from the api functions it calls (chatmem.gateway.document).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from psycopg.rows import class_row, scalar_row
 
 from chatmem.calls import json_arg
-from chatmem.gateway import shapes
-from chatmem.gateway.bodies import LoginBody, MessageBody, NewSessionBody, QABody, RefreshBody, RegisterBody
-from chatmem.gateway.database import Api, bearer, caller
+from chatmem.gateway import document, shapes
+from chatmem.gateway.bodies import (
+    ID_MAX,
+    ID_PATTERN,
+    INT64_MAX,
+    INT64_MIN,
+    LIMIT_MAX,
+    LIMIT_MIN,
+    LoginBody,
+    MessageBody,
+    NewSessionBody,
+    QABody,
+    RefreshBody,
+    RegisterBody,
+    documented,
+)
+from chatmem.gateway.database import Api, BearerToken, caller
 from chatmem.models import Login, Message, NewSession, QAPair, Registration, Session, Tokens
 
 router = APIRouter()
 
-Authorization = Annotated[str | None, Header(description="Bearer <access token>")]
-AnonymousUserId = Annotated[
-    str | None, Header(alias="X-Anonymous-User-Id", description="The guest id, when not signed in.")
-]
+Token = Annotated[str | None, Security(BearerToken())]
+AnonymousUserId = Annotated[str | None, Header(
+    alias="X-Anonymous-User-Id",
+    description="The guest id (e.g. a crypto.randomUUID() kept in localStorage), when not signed in; "
+                "ignored beside a Bearer token. 1-255 characters, not only spaces, no control characters.",
+    json_schema_extra=documented(pattern=ID_PATTERN, minLength=1, maxLength=ID_MAX))]
+SessionId = Annotated[str, Path(
+    description="The session's id: 1-255 characters, not only spaces, no control characters.",
+    json_schema_extra=documented(pattern=ID_PATTERN, minLength=1, maxLength=ID_MAX))]
+
+# Over HTTP a guest id is the X-Anonymous-User-Id header, except where a body
+# names it (chatmem.api_errors.NAMES): the words an error uses, per route.
+NAMES: dict[str, dict[str, str]] = {
+    "/api/auth/register": {"p_anonymous_user_id": "anonymousUserId"},
+    "/api/auth/login": {"p_anonymous_user_id": "anonymousUserId"},
+}
+# The statuses of the routes that act for a caller (token or guest header).
+_AS_CALLER = ("require_user", "require_guest")
 
 
 def api(request: Request) -> Api:
@@ -30,78 +62,104 @@ def ok(data: Any, status: int = 200, **extra: Any) -> JSONResponse:
     return JSONResponse({"success": True, "data": data, **extra}, status_code=status)
 
 
-@router.post("/api/chat/session", status_code=201, tags=["chat"])
+@router.post("/api/chat/session", status_code=201, tags=["chat"],
+             operation_id="create_session", response_model=document.NewSessionAnswer,
+             responses=document.responses(functions=["create_session"], has_input=True, has_body=True,
+                                          bearer=True))
 async def create_session(
-    request: Request, body: NewSessionBody | None = None,
-    authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
+    request: Request, token: Token, body: NewSessionBody | None = None,
+    x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
-    """Start a session: the Bearer token's user's, else the guest's (`userId` or X-Anonymous-User-Id)."""
+    """Start a session: the Bearer token's user's, else the guest's (`userId` or X-Anonymous-User-Id).
+
+    An invalid or expired token counts as none here (the older system's optional
+    authentication): the session is then the guest's.
+    """
     body = body or NewSessionBody()
+    guest = body.userId
+    if guest is None and x_anonymous_user_id is not None:
+        guest = x_anonymous_user_id
+        request.state.names = {"p_user_id": "X-Anonymous-User-Id"}
     row = await api(request).one("create_session", class_row(NewSession), {}, {
-        "user_id": body.userId or x_anonymous_user_id, "context": json_arg(body.context),
-        "token": bearer(authorization),
+        "user_id": guest, "context": json_arg(body.context), "token": token,
     })
     return ok(shapes.new_session(row), 201)
 
 
-@router.get("/api/chat/sessions", tags=["chat"])
-async def list_sessions(
-    request: Request, authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
-) -> JSONResponse:
-    """The caller's sessions, newest first."""
+@router.get("/api/chat/sessions", tags=["chat"], operation_id="list_sessions", response_model=document.SessionsAnswer,
+            responses=document.responses(functions=[*_AS_CALLER, "list_sessions"], has_input=True, bearer=True))
+async def list_sessions(request: Request, token: Token, x_anonymous_user_id: AnonymousUserId = None) -> JSONResponse:
+    """The caller's sessions, newest first (none without a token or guest header)."""
     rows = await api(request).rows("list_sessions", class_row(Session), {
-        "user_id": caller(authorization, x_anonymous_user_id)})
+        "user_id": caller(token, x_anonymous_user_id)})
     return ok([shapes.session(r) for r in rows])
 
 
-@router.post("/api/chat/session/{session_id}/messages", status_code=201, tags=["chat"])
+@router.post("/api/chat/session/{session_id}/messages", status_code=201, tags=["chat"], operation_id="add_message",
+             response_model=document.CreatedAnswer,
+             responses=document.responses(functions=[*_AS_CALLER, "add_message"], has_input=True, has_body=True,
+                                          bearer=True))
 async def add_message(
-    request: Request, session_id: str, body: MessageBody,
-    authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
+    request: Request, session_id: SessionId, body: MessageBody, token: Token,
+    x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """Append a message to one of the caller's sessions."""
     message_id = await api(request).one("add_message", scalar_row, {
-        "session_id": session_id, "user_id": caller(authorization, x_anonymous_user_id),
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
         "role": body.role, "content": body.content})
     return ok({"id": message_id}, 201)
 
 
-@router.get("/api/chat/session/{session_id}/messages", tags=["chat"])
+@router.get("/api/chat/session/{session_id}/messages", tags=["chat"],
+            operation_id="get_messages", response_model=document.MessagesAnswer,
+            responses=document.responses(functions=[*_AS_CALLER, "get_messages"], has_input=True, bearer=True))
 async def get_messages(
-    request: Request, session_id: str, limit: int | None = None, before: int | None = None,
-    authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
+    request: Request, session_id: SessionId, token: Token,
+    limit: Annotated[int | None, Query(
+        ge=LIMIT_MIN, le=LIMIT_MAX, description="How many of the latest messages: 1-1000 (default 100).")] = None,
+    before: Annotated[int | None, Query(
+        ge=INT64_MIN, le=INT64_MAX, json_schema_extra=documented(format="int64"),
+        description="Only messages with an id below this one: page back with the smallest id you hold.")] = None,
+    x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """A session's messages, oldest first (`limit`, and `before` a message id to page back)."""
     rows = await api(request).rows("get_messages", class_row(Message), {
-        "session_id": session_id, "user_id": caller(authorization, x_anonymous_user_id),
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
     }, {"limit": limit, "before_id": before})
     return ok([shapes.message(r) for r in rows])
 
 
-@router.post("/api/chat/session/{session_id}/qa", status_code=201, tags=["chat"])
+@router.post("/api/chat/session/{session_id}/qa", status_code=201, tags=["chat"], operation_id="add_qa_pair",
+             response_model=document.CreatedAnswer,
+             responses=document.responses(functions=[*_AS_CALLER, "add_qa_pair"], has_input=True, has_body=True,
+                                          bearer=True))
 async def add_qa_pair(
-    request: Request, session_id: str, body: QABody,
-    authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
+    request: Request, session_id: SessionId, body: QABody, token: Token,
+    x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """Record a question and its answer in one of the caller's sessions."""
     pair_id = await api(request).one("add_qa_pair", scalar_row, {
-        "session_id": session_id, "user_id": caller(authorization, x_anonymous_user_id),
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
         "question": body.question, "answer": body.answer})
     return ok({"id": pair_id}, 201)
 
 
-@router.get("/api/chat/session/{session_id}/qa", tags=["chat"])
+@router.get("/api/chat/session/{session_id}/qa", tags=["chat"],
+            operation_id="get_qa_pairs", response_model=document.QAPairsAnswer,
+            responses=document.responses(functions=[*_AS_CALLER, "get_qa_pairs"], has_input=True, bearer=True))
 async def get_qa_pairs(
-    request: Request, session_id: str,
-    authorization: Authorization = None, x_anonymous_user_id: AnonymousUserId = None,
+    request: Request, session_id: SessionId, token: Token, x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """A session's Q&A pairs, in order."""
     rows = await api(request).rows("get_qa_pairs", class_row(QAPair), {
-        "session_id": session_id, "user_id": caller(authorization, x_anonymous_user_id)})
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id)})
     return ok([shapes.qa_pair(r) for r in rows])
 
 
-@router.post("/api/auth/register", status_code=201, tags=["auth"])
+@router.post("/api/auth/register", status_code=201, tags=["auth"],
+             operation_id="register", response_model=document.RegistrationAnswer,
+             responses=document.responses(functions=["register_user"], has_input=True, has_body=True,
+                                          rate_limited=True))
 async def register(request: Request, body: RegisterBody) -> JSONResponse:
     """Create an account and claim the guest's sessions (`anonymousUserId`)."""
     row = await api(request).one("register_user", class_row(Registration), {
@@ -110,7 +168,8 @@ async def register(request: Request, body: RegisterBody) -> JSONResponse:
     return ok(shapes.registration(row), 201, message="User registered successfully")
 
 
-@router.post("/api/auth/login", tags=["auth"])
+@router.post("/api/auth/login", tags=["auth"], operation_id="login", response_model=document.LoginAnswer,
+             responses=document.responses(functions=["login"], has_input=True, has_body=True, rate_limited=True))
 async def login(request: Request, body: LoginBody) -> JSONResponse:
     """Sign in and claim the guest's sessions (`anonymousUserId`)."""
     row = await api(request).one("login", class_row(Login), {
@@ -119,23 +178,25 @@ async def login(request: Request, body: LoginBody) -> JSONResponse:
     return ok(shapes.login(row), message="Login successful")
 
 
-@router.post("/api/auth/refresh", tags=["auth"])
+@router.post("/api/auth/refresh", tags=["auth"], operation_id="refresh", response_model=document.TokensAnswer,
+             responses=document.responses(functions=["refresh"], has_input=True, has_body=True, rate_limited=True))
 async def refresh(request: Request, body: RefreshBody) -> JSONResponse:
     """Exchange a refresh token for new tokens."""
     row = await api(request).one("refresh", class_row(Tokens), {"refresh_token": body.refreshToken})
     return ok(shapes.tokens(row))
 
 
-@router.post("/api/auth/logout", tags=["auth"])
-async def logout(request: Request, authorization: Authorization = None) -> JSONResponse:
-    """Revoke the Bearer token and its refresh token."""
-    revoked = await api(request).one("logout", scalar_row, {"token": bearer(authorization)})
+@router.post("/api/auth/logout", tags=["auth"], operation_id="logout", response_model=document.LoggedOutAnswer,
+             responses=document.responses(functions=["logout"], has_input=False, bearer=True))
+async def logout(request: Request, token: Token) -> JSONResponse:
+    """Revoke the Bearer token and its refresh token (`loggedOut` false without a live token)."""
+    revoked = await api(request).one("logout", scalar_row, {"token": token})
     return ok({"loggedOut": bool(revoked)})
 
 
-@router.get("/healthz", tags=["ops"])
+@router.get("/healthz", tags=["ops"], operation_id="healthz", response_model=document.HealthAnswer,
+            responses=document.responses(functions=["schema_version"], has_input=False))
 async def healthz(request: Request) -> JSONResponse:
     """Database reachable, and its schema version."""
     version = await api(request).one("schema_version", scalar_row, {})
     return ok({"database": "ok", "schemaVersion": version})
-

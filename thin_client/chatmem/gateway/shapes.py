@@ -30,13 +30,16 @@ def new_session(row: NewSession) -> dict[str, Any]:
 
 
 def registration(row: Registration) -> dict[str, Any]:
-    return {
+    answer = {
         "user": {"id": str(row.user_id), "name": row.name, "email": row.email, "createdAt": iso(row.created_at)},
         "token": row.token,
         "refreshToken": row.refresh_token,
         "migrated": row.migrated,
         "migratedSessions": row.migrated_sessions,
     }
+    if row.expires_at is not None:  # once api.register_user reports it, as api.login does
+        answer["expiresAt"] = iso(row.expires_at)
+    return answer
 
 
 def login(row: Login) -> dict[str, Any]:
