@@ -2,7 +2,7 @@
 -- how each is declared, who may execute and create what, and that the
 -- application role can call the API and touch no table.
 BEGIN;
-SELECT plan(128);
+SELECT plan(194);
 SELECT tests.fast_hashing();
 
 -- The public surface, exactly.
@@ -24,9 +24,21 @@ INSERT INTO surface VALUES
     ('delete_guest_data',     ARRAY['text']),
     ('require_user',          ARRAY['text']),
     ('require_guest',         ARRAY['text']),
-    ('schema_version',        ARRAY[]::name[]);
+    ('schema_version',        ARRAY[]::name[]),
+    ('list_conversations',    ARRAY['text', 'integer', 'timestamp with time zone', 'text']),
+    ('rename_session',        ARRAY['text', 'text', 'text']),
+    ('delete_session',        ARRAY['text', 'text']),
+    ('preview_claim',         ARRAY['text']),
+    ('claim_receipt',         ARRAY['text', 'timestamp with time zone']),
+    ('change_password',        ARRAY['text', 'text', 'text']),
+    ('request_password_reset', ARRAY['text']),
+    ('reset_password',         ARRAY['text', 'text']),
+    ('logout_everywhere',      ARRAY['text']),
+    ('link_identity',          ARRAY['text', 'text', 'text', 'text', 'text']),
+    ('export_user_data',       ARRAY['text']),
+    ('delete_account',         ARRAY['text', 'text']);
 
--- ---------------------------------------------------------------- declarations (1 + 3 x 17 + 6)
+-- ---------------------------------------------------------------- declarations (1 + 3 x 29 + 14)
 SELECT functions_are('api', ARRAY(SELECT name FROM surface),
     'schema api holds exactly the public functions');
 
@@ -48,7 +60,10 @@ SELECT ok(
     format('%s (takes a password or token) sets log_min_error_statement = panic', f))
   FROM unnest(ARRAY['api.create_session(text,jsonb,text)', 'api.register_user(text,text,text,text)',
                     'api.login(text,text,text)', 'api.refresh(text)', 'api.require_user(text)',
-                    'api.logout(text)', 'api.authenticate(text)']) AS f;
+                    'api.logout(text)', 'api.authenticate(text)', 'api.claim_receipt(text,timestamptz)',
+                    'api.change_password(text,text,text)', 'api.reset_password(text,text)',
+                    'api.logout_everywhere(text)', 'api.export_user_data(text)',
+                    'api.delete_account(text,text)']) AS f;
 SELECT is(
     (SELECT count(DISTINCT p.proowner)::integer FROM pg_proc AS p
       WHERE p.pronamespace IN ('api'::regnamespace, 'chatmem_internal'::regnamespace)),
@@ -60,9 +75,11 @@ SELECT results_eq(
         FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
        WHERE p.pronamespace = 'api'::regnamespace AND a.grantee <> p.proowner
        ORDER BY 1, 2$$,
-    $$SELECT name::text, CASE WHEN name = 'purge_guest_sessions' THEN 'chatmem_admin' ELSE 'chatmem_app' END
+    $$SELECT name::text, CASE name WHEN 'purge_guest_sessions' THEN 'chatmem_admin'
+                                   WHEN 'link_identity' THEN 'chatmem_identity_broker'
+                                   ELSE 'chatmem_app' END
         FROM surface ORDER BY 1, 2$$,
-    'api functions: EXECUTE for chatmem_app (purge_guest_sessions: chatmem_admin), for nobody else');
+    'api functions: EXECUTE for chatmem_app (purge_guest_sessions: chatmem_admin; link_identity: chatmem_identity_broker), for nobody else');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure
         FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
@@ -117,9 +134,9 @@ SELECT schema_privs_are('chatmem_internal', 'chatmem_app', ARRAY[]::name[],
 SELECT schema_privs_are('public', 'chatmem_app', ARRAY['USAGE'],
     'chatmem_app may only look up names in public (PUBLIC''s USAGE), not create there');
 
--- ---------------------------------------------------------------- tables as chatmem_app (8 x 4 + 3)
+-- ---------------------------------------------------------------- tables as chatmem_app (10 x 4 + 3)
 -- pgTAP itself must run as chatmem_app below.
-SELECT tests.let_pgtap_run_as('chatmem_app', 'chatmem_admin');
+SELECT tests.let_pgtap_run_as('chatmem_app', 'chatmem_admin', 'chatmem_identity_broker');
 GRANT SELECT ON surface TO chatmem_app;
 
 -- A guest session for the write attempts to aim at, made by the owner.
@@ -133,7 +150,8 @@ SET LOCAL ROLE chatmem_app;
 SELECT throws_ok(format('SELECT * FROM public.%I', t), '42501', format('permission denied for table %s', t),
                  format('chatmem_app may not read public.%s', t))
   FROM unnest(ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs', 'chatmem_settings',
-                    'auth_tokens', 'session_claims', 'login_failures']) AS t;
+                    'auth_tokens', 'session_claims', 'login_failures', 'user_identities',
+                    'password_reset_tokens']) AS t;
 SELECT throws_ok(sql, '42501', NULL, format('chatmem_app may not insert into public.%s', t))
   FROM (VALUES
     ('users', $$INSERT INTO public.users (name, email, password_hash) VALUES ('m', 'm@x.test', 'x')$$),
@@ -146,17 +164,22 @@ SELECT throws_ok(sql, '42501', NULL, format('chatmem_app may not insert into pub
                       VALUES (sha256('m'), 'access', gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), now())$$),
     ('session_claims', $$INSERT INTO public.session_claims (session_id, anonymous_user_id, user_id, method)
                          VALUES ('priv-s0', 'priv-guest-0', gen_random_uuid(), 'login')$$),
-    ('login_failures', $$INSERT INTO public.login_failures (email) VALUES ('m@x.test')$$)
+    ('login_failures', $$INSERT INTO public.login_failures (email) VALUES ('m@x.test')$$),
+    ('user_identities', $$INSERT INTO public.user_identities (provider, subject, user_id) VALUES ('p', 's', gen_random_uuid())$$),
+    ('password_reset_tokens', $$INSERT INTO public.password_reset_tokens (token_hash, email_hash, expires_at)
+                                VALUES (sha256('m'), sha256('m'), now())$$)
   ) AS w(t, sql);
 SELECT throws_ok(format('UPDATE public.%I SET %I = %I', t, c, c), '42501', NULL,
                  format('chatmem_app may not update public.%s', t))
   FROM (VALUES ('users', 'password_hash'), ('conversation_sessions', 'user_id'),
                ('conversation_messages', 'content'), ('qa_pairs', 'answer'),
                ('chatmem_settings', 'bcrypt_cost'), ('auth_tokens', 'revoked_at'),
-               ('session_claims', 'user_id'), ('login_failures', 'failed_at')) AS u(t, c);
+               ('session_claims', 'user_id'), ('login_failures', 'failed_at'),
+               ('user_identities', 'user_id'), ('password_reset_tokens', 'user_id')) AS u(t, c);
 SELECT throws_ok(format('DELETE FROM public.%I', t), '42501', NULL, format('chatmem_app may not delete from public.%s', t))
   FROM unnest(ARRAY['users', 'conversation_sessions', 'conversation_messages', 'qa_pairs', 'chatmem_settings',
-                    'auth_tokens', 'session_claims', 'login_failures']) AS t;
+                    'auth_tokens', 'session_claims', 'login_failures', 'user_identities',
+                    'password_reset_tokens']) AS t;
 SELECT throws_ok('SELECT chatmem_internal.settings()', '42501', 'permission denied for schema chatmem_internal',
     'chatmem_app may not call a chatmem_internal helper');
 -- PUBLIC lost EXECUTE on dblink's functions (migration 0010): the trust
@@ -170,7 +193,7 @@ SELECT throws_ok(
     '42501', 'permission denied for function dblink_connect',
     'nor open any outbound connection with dblink');
 
--- ---------------------------------------------------------------- api as chatmem_app (17)
+-- ---------------------------------------------------------------- api as chatmem_app (29)
 SELECT is((api.create_or_get_session('priv-s1', 'priv-guest-1', '{"k": 1}')).metadata,
     '{"k": 1, "anonymousUserId": "priv-guest-1"}'::jsonb, 'as chatmem_app: create_or_get_session works');
 SELECT cmp_ok(api.add_message('priv-s1', 'priv-guest-1', 'user', 'hello'), '>', 0::bigint,
@@ -183,9 +206,18 @@ SELECT is(ARRAY(SELECT question || answer FROM api.get_qa_pairs('priv-s1', 'priv
     'as chatmem_app: get_qa_pairs works');
 SELECT is(ARRAY(SELECT session_id::text FROM api.list_sessions('priv-guest-1')), ARRAY['priv-s1'],
     'as chatmem_app: list_sessions works');
+SELECT is(ARRAY(SELECT session_id FROM api.preview_claim('priv-guest-1')), ARRAY['priv-s1'],
+    'as chatmem_app: preview_claim works');
 SELECT user_id AS reg_user, token AS reg_token, migrated_sessions AS reg_migrated
   FROM api.register_user('Priv', 'priv@example.test', 'correct horse', 'priv-guest-1') \gset
 SELECT is(:reg_migrated, 1, 'as chatmem_app: register_user works and claims the guest''s session');
+SELECT is(ARRAY(SELECT session_id || ' ' || method FROM api.claim_receipt(:'reg_token')), ARRAY['priv-s1 register'],
+    'as chatmem_app: claim_receipt works');
+SELECT is((api.rename_session('priv-s1', :'reg_user', 'Priv title')).title, 'Priv title',
+    'as chatmem_app: rename_session works');
+SELECT is(ARRAY(SELECT title || ' ' || message_count FROM api.list_conversations(:'reg_user')), ARRAY['Priv title 1'],
+    'as chatmem_app: list_conversations works');
+SELECT is(api.delete_session('priv-s1', :'reg_user'), true, 'as chatmem_app: delete_session works');
 SELECT is(api.authenticate(:'reg_token'), :'reg_user'::uuid, 'as chatmem_app: authenticate works');
 SELECT is(api.require_user(:'reg_token'), :'reg_user'::uuid, 'as chatmem_app: require_user works');
 SELECT is(api.require_guest('priv-guest-1'), 'priv-guest-1', 'as chatmem_app: require_guest works');
@@ -198,6 +230,19 @@ SELECT is(api.logout(:'reg_token'), true, 'as chatmem_app: logout works');
 SELECT is((SELECT user_id FROM api.create_session('priv-guest-2', '{"topic": "t"}')), NULL::uuid,
     'as chatmem_app: create_session works');
 SELECT is(api.delete_guest_data('priv-guest-2'), 1, 'as chatmem_app: delete_guest_data works');
+SELECT is(api.change_password(:'login_token', 'correct horse', 'changed horse'), true,
+    'as chatmem_app: change_password works');
+SELECT is(api.export_user_data(:'login_token') #>> '{profile,email}', 'priv@example.test',
+    'as chatmem_app: export_user_data works');
+SELECT api.request_password_reset('priv@example.test') AS reset_token \gset
+SELECT matches(:'reset_token'::text, '^[0-9a-f]{64}$', 'as chatmem_app: request_password_reset works');
+SELECT is(api.reset_password(:'reset_token', 'reset horse'), :'reg_user'::uuid, 'as chatmem_app: reset_password works');
+SELECT token AS everywhere_token FROM api.login('priv@example.test', 'reset horse') \gset
+SELECT is(api.logout_everywhere(:'everywhere_token'), 1, 'as chatmem_app: logout_everywhere works');
+SELECT token AS delete_token FROM api.login('priv@example.test', 'reset horse') \gset
+SELECT is(api.delete_account(:'delete_token', 'reset horse'), 0, 'as chatmem_app: delete_account works');
+SELECT throws_ok($$SELECT * FROM api.link_identity('https://idp.example', 'priv-sub', 'priv-li@example.test', 'L')$$,
+    '42501', 'permission denied for function link_identity', 'chatmem_app may not sign people in through a provider');
 SELECT throws_ok($$SELECT api.purge_guest_sessions('1 day', true)$$, '42501',
     'permission denied for function purge_guest_sessions', 'chatmem_app may not purge guest sessions');
 
@@ -211,6 +256,17 @@ SELECT lives_ok($$SELECT api.purge_guest_sessions('100 years', true)$$,
     'chatmem_admin can call api.purge_guest_sessions');
 SELECT throws_ok($$SELECT * FROM public.conversation_sessions$$, '42501', NULL,
     'chatmem_admin may not read the tables directly either');
+RESET ROLE;
+
+-- ---------------------------------------------------------------- chatmem_identity_broker (4)
+SELECT function_privs_are('api', 'link_identity', ARRAY['text', 'text', 'text', 'text', 'text'], 'chatmem_identity_broker',
+    ARRAY['EXECUTE'], 'chatmem_identity_broker may execute api.link_identity');
+SET LOCAL ROLE chatmem_identity_broker;
+SELECT is((SELECT created FROM api.link_identity('https://idp.example', 'priv-sub', 'priv-li@example.test', 'L')), true,
+    'chatmem_identity_broker can call api.link_identity');
+SELECT throws_ok($$SELECT * FROM api.login('priv-li@example.test', 'x')$$, '42501', 'permission denied for function login',
+    'and no other api function');
+SELECT throws_ok($$SELECT * FROM public.users$$, '42501', NULL, 'chatmem_identity_broker may not read the tables');
 RESET ROLE;
 
 SELECT * FROM finish();

@@ -1,7 +1,7 @@
 -- api.login: credentials, tokens, one error for both failures, oversized input, rehashing at the
 -- current cost, and the claim of guest sessions.
 BEGIN;
-SELECT plan(54);
+SELECT plan(57);
 SELECT tests.fast_hashing();
 
 -- Failed logins are counted per email in a transaction of their own (they
@@ -171,6 +171,18 @@ SELECT is(
 SELECT is(
     (SELECT count(*)::integer FROM public.conversation_sessions WHERE user_id = tests.id_of(pg_temp.persona('ada'))), 4,
     'the first user keeps the claimed sessions');
+
+-- ---------------------------------------------------------------- an account without a password
+SELECT FROM api.link_identity('https://idp.example', pg_temp.persona('ida-sub'), pg_temp.email('ida'), 'Ida');
+SELECT throws_ok(format('SELECT * FROM api.login(%L, %L)', pg_temp.email('ida'), 'correct horse'),
+    '28P01', 'invalid email or password',
+    'an account without a password (made through an identity provider) is refused like a wrong password');
+SELECT is(
+    tests.hint_of(format('SELECT * FROM api.login(%L, %L)', pg_temp.email('ida'), 'correct horse')),
+    tests.hint_of(format('SELECT * FROM api.login(%L, %L)', pg_temp.email('nobody'), 'correct horse')),
+    'with the HINT of an unknown email');
+SELECT is((SELECT count(*)::integer FROM public.login_failures WHERE email = pg_temp.email('ida')), 2,
+    'and counted by the throttle like any failure');
 
 -- ---------------------------------------------------------------- oversized email: refused before any work
 SELECT throws_ok(format('SELECT * FROM api.login(%L, %L)', repeat('a', 242) || '@example.test', 'x'),

@@ -110,6 +110,13 @@ def test_failed_logins_registrations_and_refreshes_leave_no_secret_in_the_server
     assert user is not None
     spent = conn.execute("SELECT refresh_token FROM api.refresh(%s)", [user[2]]).fetchone()
     assert spent is not None
+    # A second account for the password checks of issue 13's functions, which
+    # count failures: the first one's five would throttle it (CM001).
+    other = conn.execute("SELECT user_id, token FROM api.register_user('Sec', %s, %s)",
+                         [f"sec2-{run}@example.test", PASSWORD]).fetchone()
+    assert other is not None
+    reset = conn.execute("SELECT api.request_password_reset(%s)", [email]).fetchone()
+    assert reset is not None
     for statement in CALLER_SETTINGS[setting]:
         conn.execute(statement)
     literals = "log_statement" not in setting
@@ -133,6 +140,18 @@ def test_failed_logins_registrations_and_refreshes_leave_no_secret_in_the_server
         ("create_session token", "create_session", [str(user[0]), "{}",
                                                     f"session-token-secret-{run}"], "28000"),
         ("require_user token", "require_user", [f"require-token-secret-{run}"], "28000"),
+        # Issue 13: password change and reset, sign-out everywhere, export, erasure.
+        ("change_password passwords", "change_password",
+         [other[1], f"Change-Current-Secret-{run}", f"Change-New-Secret-{run}"], "28P01"),
+        ("change_password token", "change_password",
+         [f"change-token-secret-{run}", PASSWORD, f"Change-Token-New-Secret-{run}"], "28000"),
+        ("reset_password token", "reset_password",
+         [f"reset-token-secret-{run}", f"Reset-New-Secret-{run}"], "28000"),
+        # real, and kept usable: the new password is refused first (over 72 bytes)
+        ("real reset token", "reset_password", [reset[0], f"Reset-Too-Long-Secret-{run}-" * 3], "22023"),
+        ("logout_everywhere token", "logout_everywhere", [f"everywhere-token-secret-{run}"], "28000"),
+        ("export_user_data token", "export_user_data", [f"export-token-secret-{run}"], "28000"),
+        ("delete_account password", "delete_account", [other[1], f"Delete-Secret-{run}"], "28P01"),
     ]
     for what, function, args, expected in attempts:
         # As bound parameters (psycopg's default), whose values an error's
@@ -160,6 +179,11 @@ def test_failed_logins_registrations_and_refreshes_leave_no_secret_in_the_server
     assert "invalid email or password" not in text
     for what, _, args, _ in attempts:
         assert args[-1] not in text, f"the {what} reached the server log"
+        for arg in args:
+            if isinstance(arg, str) and "secret" in arg.lower():
+                assert arg not in text, f"a secret of the {what} attempt reached the server log"
+    for what, secret in (("real access token", other[1]), ("real reset token", reset[0])):
+        assert secret not in text, f"the {what} reached the server log"
 
 
 def test_the_application_role_may_not_turn_on_statement_logging(admin_url: str) -> None:

@@ -20,8 +20,7 @@ DECLARE
     v_email      text := lower(btrim(p_email));
     v_guest_id   text;
     v_user       public.users;
-    v_valid      boolean := false;
-    v_user_cost  integer;
+    v_valid      boolean;
     v_tokens     record;
     v_claimed    integer;
 BEGIN
@@ -42,61 +41,39 @@ BEGIN
     v_guest_id := chatmem_internal.claimable_guest_id(p_anonymous_user_id);
 
     -- Throttle guessing per email (known or not, so this tells nothing about
-    -- which emails exist).  Attempts for one email take turns: each counts
-    -- the failures committed before it got the lock (a fresh snapshot per
-    -- statement at READ COMMITTED), and a failure is committed (autonomously)
-    -- before its lock is released.  So however many arrive at once, at most
-    -- login_failure_limit of them reach bcrypt per window; the rest get CM001
-    -- cheaply.
-    PERFORM pg_advisory_xact_lock(hashtextextended('chatmem login ' || v_email, 0));
-    IF (SELECT count(*) FROM public.login_failures AS f
-         WHERE f.email = v_email
-           AND f.failed_at > now() - v_settings.login_failure_window) >= v_settings.login_failure_limit THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'CM001',
-            MESSAGE = format('too many failed logins for this email in the last %s', v_settings.login_failure_window),
-            HINT = 'Wait and try again later, or reset the password.';
-    END IF;
+    -- which emails exist).  Attempts for one email take turns, and each counts
+    -- the failures committed before its turn, so however many arrive at once,
+    -- at most login_failure_limit of them reach bcrypt per window; the rest
+    -- get CM001 cheaply (chatmem_internal.refuse_if_throttled says how).
+    PERFORM chatmem_internal.email_turn(v_email);
+    PERFORM chatmem_internal.refuse_if_throttled(v_email);
 
     -- CM004 when the server is busy hashing: decided before the account is
     -- looked up, so it tells nothing about it.
     PERFORM chatmem_internal.take_hash_slot();
 
-    -- Every path below spends what one bcrypt at the current cost takes, so
-    -- timing does not tell whether the email has an account, also right
-    -- after bcrypt_cost was raised (as Django's harden_runtime does).
+    -- Every path spends what one bcrypt at the current cost takes, so timing
+    -- does not tell whether the email has an account, or an account with a
+    -- password, also right after bcrypt_cost was raised: no row (unknown
+    -- email) and a NULL hash (an account made through an identity provider)
+    -- both pay a dummy bcrypt; a cheaper hash is padded (see
+    -- chatmem_internal.check_password).
     SELECT u.* INTO v_user FROM public.users AS u WHERE lower(u.email) = v_email;
-    IF NOT FOUND THEN
-        PERFORM chatmem_internal.crypt(p_password, chatmem_internal.bcrypt_salt(v_settings.bcrypt_cost));
-    ELSE
-        -- crypt() of a NULL hash is NULL: "IS TRUE" treats that as a mismatch.
-        v_valid := (chatmem_internal.crypt(p_password, v_user.password_hash) = v_user.password_hash) IS TRUE;
-        v_user_cost := chatmem_internal.bcrypt_cost(v_user.password_hash);
-        IF v_valid AND v_user_cost IS DISTINCT FROM v_settings.bcrypt_cost THEN
-            -- Stored at another cost (or by another algorithm): rehash now,
-            -- while the password is at hand.
-            UPDATE public.users AS u
-               SET password_hash = chatmem_internal.crypt(p_password,
-                                       chatmem_internal.bcrypt_salt(v_settings.bcrypt_cost)),
-                   updated_at = now()
-             WHERE u.id = v_user.id;
-        ELSIF NOT v_valid AND v_user_cost < v_settings.bcrypt_cost THEN
-            -- A cheaper hash than the current cost: pad with bcrypt at costs
-            -- v_user_cost .. bcrypt_cost - 1.  Each cost doubles the work, so
-            -- the pads add up to T(bcrypt_cost) - T(v_user_cost), and the
-            -- whole failure takes as long as an unknown email's.
-            FOR v_pad_cost IN v_user_cost .. v_settings.bcrypt_cost - 1 LOOP
-                PERFORM chatmem_internal.crypt(p_password, chatmem_internal.bcrypt_salt(v_pad_cost));
-            END LOOP;
-        END IF;
+    v_valid := chatmem_internal.check_password(p_password, v_user.password_hash);
+    IF v_valid AND chatmem_internal.bcrypt_cost(v_user.password_hash) IS DISTINCT FROM v_settings.bcrypt_cost THEN
+        -- Stored at another cost (or by another algorithm): rehash now,
+        -- while the password is at hand.
+        UPDATE public.users AS u
+           SET password_hash = chatmem_internal.hash_password(p_password),
+               updated_at = now()
+         WHERE u.id = v_user.id;
     END IF;
 
     IF NOT v_valid THEN
         -- The failure must be counted although this call fails: written in
-        -- a transaction of its own.  The caller holds the email's advisory
+        -- a transaction of its own.  This call holds the email's advisory
         -- lock, which that write does not need, and no row lock.
-        PERFORM chatmem_internal.autonomous(format(
-            'INSERT INTO public.login_failures (email) VALUES (%L)', v_email));
+        PERFORM chatmem_internal.count_login_failure(v_email);
         RAISE EXCEPTION USING
             ERRCODE = '28P01',
             MESSAGE = 'invalid email or password',
@@ -117,8 +94,8 @@ $$Sign in with email (any case) and password; claim the guest's sessions.
 
 Returns the user, a new access token (valid until expires_at) and refresh token, and migrated_sessions: how many sessions of p_anonymous_user_id (the guest id used before logging in; NULL, empty or 'anonymous' claims nothing) became the user's, exactly as api.register_user claims them (audit method 'login').
 After chatmem_settings.login_failure_limit (default 5) failures for one email within login_failure_window (default 15 minutes), further attempts are refused with CM001 until the window has passed; a successful login clears the count. Exact under concurrency: attempts for one email take turns, and at most login_failure_limit of them per window are checked against the password.
-A password stored at another bcrypt cost than chatmem_settings.bcrypt_cost is rehashed at the current cost by a successful login. Unknown emails and wrong passwords take the time of one bcrypt at the current cost. Nothing this call raises reaches the server log.
-Errors: 28P01 wrong email or password (the same message and about the same time for both); CM001 too many failed attempts; CM004 too many passwords being checked at once (retry shortly); 22023 missing input or an email over 254 characters; 25001 called above READ COMMITTED.$$;
+A password stored at another bcrypt cost than chatmem_settings.bcrypt_cost is rehashed at the current cost by a successful login. Unknown emails, wrong passwords and accounts without a password (made through an identity provider: refused like a wrong password) take the time of one bcrypt at the current cost. Nothing this call raises reaches the server log.
+Errors: 28P01 wrong email or password, or an account without a password (the same message and about the same time for each); CM001 too many failed attempts; CM004 too many passwords being checked at once (retry shortly); 22023 missing input or an email over 254 characters; 25001 called above READ COMMITTED.$$;
 
 REVOKE ALL ON FUNCTION api.login(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.login(text, text, text) TO chatmem_app;
