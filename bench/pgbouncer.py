@@ -125,6 +125,7 @@ def run(
     clients: int,
     rounds: int,
     run_one: Callable[..., dict[str, Any]],
+    designs: tuple[str, ...] = ("chatmem", "baseline", "bare"),
 ) -> dict[str, Any]:
     """Each design at ``clients`` through PgBouncer and directly, both with the extended protocol.
 
@@ -158,7 +159,7 @@ def run(
                 label=", through PgBouncer" if through else ", direct, extended protocol",
             )
 
-        keys = [f"{d}/{via}" for d in throughput.DESIGNS for via in ("direct", "runs")]
+        keys = [f"{d}/{via}" for d in designs for via in ("direct", "runs")]
         for key, figs in throughput.interleaved(keys, rounds, one).items():
             design, via = key.split("/")
             out[via][design] = throughput.combine_pgbench(figs)

@@ -2,7 +2,7 @@
 
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
-Default sizes finish within about 10 minutes on 2 cores.  ``--only`` runs
+Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
 some sections (throughput, accounts, claim, spray) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
@@ -14,7 +14,9 @@ import datetime as dt
 import functools
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "spray_connections": 32,
     "spray_duration": 20,
     "spray_warmup": 2.0,
+    "rtt": "500,1000",
+    "rtt_duration": 12,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -62,6 +66,8 @@ QUICK: dict[str, Any] = {
     "spray_connections": 8,
     "spray_duration": 1,
     "spray_warmup": 0.3,
+    "rtt": "500,1000",
+    "rtt_duration": None,
 }
 SECTIONS = ("throughput", "accounts", "claim", "spray")
 
@@ -140,6 +146,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds the spray runs before each timed round (default 2)",
     )
     p.add_argument(
+        "--rtt",
+        help="modelled network round-trip times in microseconds, comma-separated: chatmem and "
+        "the older design again with a pgbench \\sleep of that long before every round trip "
+        "(default 500,1000; '' for none)",
+    )
+    p.add_argument(
+        "--rtt-duration",
+        type=int,
+        help="seconds of pgbench per design, client count and round-trip time, split into the "
+        "rounds (default 12; with --transactions, that count instead)",
+    )
+    p.add_argument(
         "--only",
         help=f"run only these sections, comma-separated ({', '.join(SECTIONS)}); "
         "results go to <date>.<sections>.json and latest.md is left alone",
@@ -166,6 +184,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, duration, None)
         if explicit[duration] is not None and explicit[count] is None:
             setattr(args, count, None)
+    # The modelled-RTT runs too: a transaction count given replaces their duration, and
+    # with no count they always have one.
+    if explicit["transactions"] is not None and explicit["rtt_duration"] is None:
+        args.rtt_duration = None
+    if args.rtt_duration is None and args.transactions is None:
+        args.rtt_duration = DEFAULTS["rtt_duration"]
     if args.pgbouncer is None:
         args.pgbouncer = not args.quick
     if args.only:
@@ -193,6 +217,13 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def rtt_seconds(args: argparse.Namespace) -> int | None:
+    """pgbench -T per round of the modelled-RTT runs (None: --transactions instead)."""
+    if not args.rtt_duration:
+        return None
+    return max(1, round(int(args.rtt_duration) / int(args.rounds)))
+
+
 def spray_seconds(args: argparse.Namespace) -> int:
     """pgbench -T takes whole seconds: each spray mode's duration is split into the rounds."""
     return max(1, round(int(args.spray_duration) / int(args.rounds)))
@@ -202,7 +233,8 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
     total = 6.0
     if "throughput" in args.sections:
         per_round = (max(1, round(args.duration / args.rounds)) if args.duration else 0.3) + 1
-        total += 3 * len(clients) * args.rounds * per_round
+        total += len(throughput.DESIGNS) * len(clients) * args.rounds * per_round
+        total += 2 * len(_ints(args.rtt)) * len(clients) * args.rounds * ((rtt_seconds(args) or 0.3) + 1)
         total += 2 * args.rounds * ((args.python_duration or 0.3 * args.rounds) / args.rounds + 0.5)
         if args.pgbouncer:
             total += 6 * args.rounds * per_round + 1
@@ -248,6 +280,46 @@ def reset_pg_stat(url: str) -> None:
         )
 
 
+RTT_DESIGNS = ("chatmem", "baseline")
+
+
+def run_rtt(
+    rtts: list[int],
+    clients: list[int],
+    rounds: int,
+    round_seconds: int | None,
+    run_one: Any,
+) -> dict[str, Any]:
+    """chatmem and the older design with ``\\sleep <rtt> us`` before every round trip:
+    {rtt_us: {design: {clients: figures}}}, the designs taking turns in rounds as above."""
+    out: dict[str, Any] = {}
+    folder = Path(tempfile.mkdtemp(prefix="chatmem-bench-rtt-"))
+    try:
+        for rtt in rtts:
+            scripts = {d: throughput.with_rtt(throughput.SCRIPTS[d], rtt, folder) for d in RTT_DESIGNS}
+            by_design: dict[str, dict[str, Any]] = {d: {} for d in RTT_DESIGNS}
+            for n in clients:
+                figs_by_design = throughput.interleaved(
+                    list(RTT_DESIGNS),
+                    rounds,
+                    lambda d, n=n, scripts=scripts, rtt=rtt: run_one(
+                        d,
+                        n=n,
+                        script=scripts[d],
+                        round_seconds=round_seconds,
+                        label=f", {rtt / 1000:g} ms round trips",
+                    ),
+                )
+                for design, figs in figs_by_design.items():
+                    fig = throughput.combine_pgbench(figs)
+                    fig["round_trips"] = throughput.round_trips(throughput.SCRIPTS[design])
+                    by_design[design][str(n)] = fig
+            out[str(rtt)] = by_design
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clients = _ints(args.clients)
@@ -278,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             "spray_connections": args.spray_connections,
             "spray_duration_s": args.spray_duration,
             "spray_warmup_s": args.spray_warmup,
+            "rtt_us": _ints(args.rtt),
+            "rtt_duration_s": args.rtt_duration,
             "sections": args.sections,
             "pgbench": pgbench,
             "protocol": "prepared",
@@ -292,24 +366,38 @@ def main(argv: list[str] | None = None) -> int:
             baseline_url = env.recreate_database(server, f"{args.database}_baseline")
             results["schema_version"] = env.setup_chatmem(chatmem_url)
             env.setup_baseline(baseline_url)
+            with psycopg.connect(chatmem_url, autocommit=True) as conn:
+                throughput.setup_bare_table(conn)
             for url in (chatmem_url, baseline_url):
                 reset_pg_stat(url)
             with psycopg.connect(chatmem_url, autocommit=True) as conn:
                 results["postgresql"] = env.server_info(conn)
                 results["chatmem_settings"] = env.chatmem_settings(conn)
-        urls = {"chatmem": chatmem_url, "baseline": baseline_url, "limit": chatmem_url}
+        urls = {
+            "chatmem": chatmem_url,
+            "baseline": baseline_url,
+            "bare": chatmem_url,
+            "table_insert": chatmem_url,
+        }
 
         runs = itertools.count(1)
         # pgbench -T takes whole seconds: the duration is split into rounds.
         seconds = max(1, round(args.duration / args.rounds)) if args.duration else None
-        per_round = seconds or 0.3
 
         def pgbench_run(
-            design: str, n: int, url: str | None = None, protocol: str = "prepared", label: str = ""
+            design: str,
+            n: int,
+            url: str | None = None,
+            protocol: str = "prepared",
+            label: str = "",
+            script: Path | None = None,
+            round_seconds: int | None = seconds,
         ) -> dict[str, Any]:
             """One round: empty table, checkpoint, pgbench, then count the rows it made."""
             with (
-                progress.step(f"pgbench: {design}, {n} client(s){label}", per_round + 1),
+                progress.step(
+                    f"pgbench: {design}, {n} client(s){label}", (round_seconds or 0.3) + 1
+                ),
                 psycopg.connect(urls[design], autocommit=True) as conn,
             ):
                 throughput.truncate(conn)
@@ -318,20 +406,21 @@ def main(argv: list[str] | None = None) -> int:
                 fig = throughput.run_pgbench(
                     pgbench,
                     url or urls[design],
-                    throughput.SCRIPTS[design],
+                    script or throughput.SCRIPTS[design],
                     clients=n,
                     run=next(runs) % 100,
                     prefix=prefix,
-                    seconds=seconds,
+                    seconds=round_seconds,
                     transactions=args.transactions,
                     protocol=protocol,
                     jobs=min(n, os.cpu_count() or 1),
                 )
-                throughput.verify_rows(conn, prefix, fig["transactions"])
+                table = throughput.TABLES.get(design, "conversation_sessions")
+                throughput.verify_rows(conn, prefix, fig["transactions"], table)
                 return fig
 
         if "throughput" in args.sections:
-            # For each client count, the three designs take turns in short rounds.
+            # For each client count, the designs take turns in short rounds.
             pg: dict[str, dict[str, Any]] = {d: {} for d in throughput.DESIGNS}
             for n in clients:
                 rounds = throughput.interleaved(
@@ -340,6 +429,14 @@ def main(argv: list[str] | None = None) -> int:
                 for design, figs in rounds.items():
                     pg[design][str(n)] = throughput.combine_pgbench(figs)
             results["throughput"] = {"pgbench": pg}
+
+            # The same two designs again with a modelled network between the
+            # application and the database: a \sleep before every round trip.
+            rtts = _ints(args.rtt)
+            if rtts:
+                results["throughput"]["rtt"] = run_rtt(
+                    rtts, clients, args.rounds, rtt_seconds(args), pgbench_run
+                )
 
             py_seconds = args.python_duration / args.rounds if args.python_duration else None
 

@@ -1,12 +1,19 @@
 """New guest sessions per second: chatmem, the older design, and the bare-insert limit.
 
-All three are driven the same way: pgbench with a custom script each, over
-the Unix socket, ``-M prepared``, the same duration (or transaction count)
-and client count, each on an emptied table after a CHECKPOINT.  After every
-run the rows are counted: a run whose row count differs from pgbench's
+All are driven the same way: pgbench with a custom script each, over the
+Unix socket, ``-M prepared``, the same duration (or transaction count) and
+client count, each on an emptied table after a CHECKPOINT.  After every run
+the rows are counted: a run whose row count differs from pgbench's
 transaction count is an error, not a figure.  The Python view drives
 chatmem through ``chatmem.Client`` and the older design through its psycopg
 port (bench/baselines/node_port.py), with the same driver settings.
+
+The limit is a bare insert of the same row into a copy of chatmem's table
+with the same columns, indexes and CHECK constraints and no trigger
+(``bench_limit.conversation_sessions``, made by :func:`setup_bare_table`);
+the same insert into chatmem's own table, guest-cap trigger included, is
+kept as a line of its own.  :func:`with_rtt` models a network between the
+application and the database: a pgbench ``\\sleep`` before every round trip.
 """
 
 from __future__ import annotations
@@ -31,9 +38,15 @@ from bench.env import BENCH_DIR
 SCRIPTS = {
     "chatmem": BENCH_DIR / "scripts" / "chatmem_new_guest_session.pgbench",
     "baseline": BENCH_DIR / "baselines" / "node_new_guest_session.pgbench",
-    "limit": BENCH_DIR / "scripts" / "limit_insert.pgbench",
+    "bare": BENCH_DIR / "scripts" / "bare_insert.pgbench",
+    "table_insert": BENCH_DIR / "scripts" / "table_insert.pgbench",
 }
-DESIGNS = ("chatmem", "baseline", "limit")
+# 1 chatmem, 2 the older design, 3 the limit (a bare insert, no trigger),
+# 4 the same insert into chatmem's own table (its guest-cap trigger included).
+DESIGNS = ("chatmem", "baseline", "bare", "table_insert")
+# Where each design stores its sessions (in its own database).
+TABLES = {"bare": "bench_limit.conversation_sessions"}
+BARE_TABLE = TABLES["bare"]
 # What the older system's createSession stored for every new session.
 METADATA = {"project": "stripe_support", "context": "customer_support"}
 GUEST_PREFIX = "b6b8561f-8fcb-4000-892a-"  # guest ids are UUIDs: this prefix + 12 digits
@@ -43,8 +56,26 @@ class BenchError(RuntimeError):
     """The benchmark itself went wrong: its figures would mean nothing."""
 
 
+def setup_bare_table(conn: psycopg.Connection[Any]) -> None:
+    """The limit's table: chatmem's columns, defaults, CHECK constraints and indexes (and
+    the statistics object on the guest id), and nothing that fires on an insert: no trigger,
+    and so no foreign key either (PostgreSQL checks those with triggers).  Made after the
+    migrations, so it follows the schema being measured."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS bench_limit")
+    conn.execute(
+        f"CREATE TABLE {BARE_TABLE} (LIKE public.conversation_sessions INCLUDING ALL)"
+    )
+    row = conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass", [BARE_TABLE]
+    ).fetchone()
+    if row is None or row[0] != 0:
+        raise BenchError(f"{BARE_TABLE} has triggers: it would not measure a bare insert")
+
+
 def truncate(conn: psycopg.Connection[Any]) -> None:
     conn.execute("TRUNCATE conversation_sessions CASCADE")
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [BARE_TABLE]).fetchone() == (True,):
+        conn.execute(f"TRUNCATE {BARE_TABLE}")
 
 
 def session_prefix() -> str:
@@ -56,14 +87,16 @@ def guest_id(run: int, sid: int) -> str:
     return f"{GUEST_PREFIX}{run * 10_000_000_000 + sid // 3:012d}"
 
 
-def verify_rows(conn: psycopg.Connection[Any], prefix: str, expected: int) -> None:
+def verify_rows(
+    conn: psycopg.Connection[Any], prefix: str, expected: int, table: str = "conversation_sessions"
+) -> None:
     """Every transaction made exactly one guest session, stored as its design stores it."""
     row = conn.execute(
-        """SELECT count(*),
+        f"""SELECT count(*),
                   count(*) FILTER (WHERE user_id IS NULL
                                      AND metadata->>'anonymousUserId' LIKE %s
                                      AND metadata->>'project' = 'stripe_support')
-             FROM conversation_sessions WHERE session_id LIKE %s""",
+             FROM {table} WHERE session_id LIKE %s""",
         [GUEST_PREFIX + "%", prefix + "%"],
     ).fetchone()
     assert row is not None
@@ -93,6 +126,48 @@ def parse_pgbench(output: str) -> dict[str, float]:
         if key not in figures:
             raise BenchError(f"pgbench printed no {key}:\n{output}")
     return figures
+
+
+def _command_starts(lines: list[str]) -> list[int]:
+    """Indexes of the lines where a SQL command of a pgbench script starts (not a comment,
+    not a meta-command such as \\set; a command ends with the line ending in ';')."""
+    starts: list[int] = []
+    in_sql = False
+    for number, line in enumerate(lines):
+        text = line.strip()
+        if not in_sql and text and not text.startswith(("--", "\\")):
+            starts.append(number)
+            in_sql = True
+        if in_sql and text.endswith(";"):
+            in_sql = False
+    return starts
+
+
+def round_trips(script: Path) -> int:
+    """SQL commands per transaction of a pgbench script: with ``-M prepared``, each is one
+    round trip (one Bind/Execute/Sync)."""
+    return len(_command_starts(script.read_text().splitlines()))
+
+
+def with_rtt(script: Path, rtt_us: int, folder: Path) -> Path:
+    """A copy of ``script`` in ``folder`` with ``\\sleep <rtt_us> us`` before every SQL command.
+
+    One sleep per round trip models the network between an application on
+    another host and the database: the client waits, the server is idle, as
+    it would be.  The older design pays it three times per new session,
+    chatmem once.
+    """
+    lines = script.read_text().splitlines()
+    starts = set(_command_starts(lines))
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        if number in starts:
+            out.append(f"\\sleep {int(rtt_us)} us")
+        out.append(line)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{script.stem}.rtt{int(rtt_us)}us.pgbench"
+    path.write_text("\n".join(out) + "\n")
+    return path
 
 
 def run_pgbench(

@@ -62,14 +62,26 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     assert data["machine"]["cpus"] and data["machine"]["cpu"]
     assert data["chatmem_settings"]["bcrypt_cost"] >= 4
 
-    # 1-3: every design at every client count, every transaction done.
+    # 1-3: every design at every client count, every transaction done: chatmem, the older
+    # design, the limit (a bare insert, no trigger) and the insert into chatmem's own table.
     pg = data["throughput"]["pgbench"]
-    for design in ("chatmem", "baseline", "limit"):
+    for design in ("chatmem", "baseline", "bare", "table_insert"):
         assert sorted(pg[design], key=int) == CLIENTS
         for clients, run in pg[design].items():
             assert _positive(run["tps"]) and _positive(run["latency_ms"])
             assert run["transactions"] == TRANSACTIONS * int(clients)
             assert run["protocol"] == "prepared"
+    # Issue 14: the same two designs with a modelled network round trip of 0.5 and 1 ms,
+    # one \sleep per round trip (chatmem makes 1, the older design 3).
+    rtt = data["throughput"]["rtt"]
+    assert sorted(rtt, key=int) == ["500", "1000"] and data["config"]["rtt_us"] == [500, 1000]
+    for figures in rtt.values():
+        for design, trips in (("chatmem", 1), ("baseline", 3)):
+            assert sorted(figures[design], key=int) == CLIENTS
+            for clients, run in figures[design].items():
+                assert _positive(run["tps"]) and run["round_trips"] == trips
+                assert run["transactions"] == TRANSACTIONS * int(clients)
+    assert "With a modelled network between application and database" in proc.stdout
     for design in ("chatmem", "baseline"):
         py = data["throughput"]["python"][design]
         assert py["calls"] == TRANSACTIONS and _positive(py["calls_per_s"])
@@ -122,9 +134,15 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     assert "Login spray (issue 10)" in proc.stdout
 
     # Ratios and the targets, each PASS or MISS on the terminal.
-    assert set(data["ratios"]["chatmem_over_limit"]) == set(CLIENTS)
-    assert set(data["ratios"]["chatmem_over_baseline"]) == set(CLIENTS)
-    assert len(data["targets"]) == 7
+    ratios = data["ratios"]
+    for key in ("chatmem_over_baseline", "chatmem_over_bare", "chatmem_over_table_insert",
+                "bare_over_baseline", "table_insert_over_bare"):
+        assert set(ratios[key]) == set(CLIENTS), key
+    for rtt_us in ("500", "1000"):
+        assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
+    # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
+    # 2 for the claim, 2 for accounts, 1 for the spray.
+    assert len(data["targets"]) == 9
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout

@@ -3,6 +3,23 @@
 CREATE TYPE chatmem_internal.caller AS (user_id uuid, guest_id text);
 COMMENT ON TYPE chatmem_internal.caller IS 'A caller: a registered user, a guest id, or (both NULL) nobody.';
 
+-- A UUID in its canonical text form, either case: what resolve_caller looks
+-- up among users.  The same strings as
+-- ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+-- (36 characters, hyphens at 9, 14, 19 and 24 and nowhere else, hex digits
+-- elsewhere), at a fraction of its cost: that pattern's counted repetitions
+-- made a regular-expression automaton of some forty states for every call.
+CREATE FUNCTION chatmem_internal.is_uuid(p_value text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $$
+    SELECT p_value LIKE '________-____-____-____-____________'
+           AND p_value NOT LIKE '%-%-%-%-%-%'
+           AND p_value !~ '[^-0-9a-fA-F]'
+$$;
+COMMENT ON FUNCTION chatmem_internal.is_uuid(text) IS
+    'True for a UUID written as 8-4-4-4-12 hex digits (either case), the form resolve_caller looks up.';
+
 -- p_user_id as the API receives it: NULL or 'anonymous' is no identity; the
 -- id of a registered user is that user; any other string is a guest id
 -- (browsers make UUIDs, but 'test-anonymous-uuid-123' is a guest id too).
@@ -17,7 +34,7 @@ BEGIN
         RETURN ROW(NULL, NULL)::chatmem_internal.caller;
     END IF;
     p_user_id := chatmem_internal.check_id(p_user_id, p_field);
-    IF p_user_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    IF chatmem_internal.is_uuid(p_user_id) THEN
         -- Cast before the query: a uuid parameter keeps one cached plan, while
         -- a cast inside the query was re-planned on every call (5x slower).
         v_user_id := p_user_id::uuid;

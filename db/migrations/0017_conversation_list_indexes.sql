@@ -1,4 +1,4 @@
--- depends: 0015_session_titles
+-- depends: 0016_guest_cap_one_query
 -- transactional: false
 -- Locks taken: SHARE UPDATE EXCLUSIVE on conversation_sessions while the title check is validated and while each of two indexes is built concurrently (reads and writes go on throughout).
 -- What api.list_conversations needs to serve any page from an index, and the

@@ -1,4 +1,4 @@
--- depends: 0015_session_titles
+-- depends: 0017_conversation_list_indexes
 -- Locks taken: ACCESS EXCLUSIVE for a moment on users (DROP NOT NULL), session_claims (a CHECK swapped for a NOT VALID one) and chatmem_settings (two columns with constant defaults): catalog only, no scan, no rewrite; SHARE ROW EXCLUSIVE on users for a moment (the new tables' foreign keys).
 -- Accounts a chat product can ship (issue 13): password change and reset,
 -- sign-out everywhere, export and erasure, and sign-in through an external
