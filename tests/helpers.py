@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -96,3 +97,48 @@ def guest_sessions(
         if qa:
             conn.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [sid, guest])
     return ids
+
+
+@dataclass
+class World:
+    """Two users, two guests and their sessions, for ownership tests (see :func:`make_world`)."""
+
+    alice: str  # user ids
+    bob: str
+    alice_email: str
+    alice_token: str
+    bob_token: str
+    ga: str  # guest ids
+    gb: str
+    sa: str  # alice's session
+    sga: str  # guest ga's session
+    so: str  # an open session (no owner)
+
+    def intruders(self) -> list[tuple[str, str | None]]:
+        """(session, caller) pairs where the caller is not the session's owner."""
+        return [(self.sa, self.bob), (self.sa, self.ga), (self.sa, None), (self.sa, "anonymous"),
+                (self.sga, self.gb), (self.sga, self.alice), (self.sga, self.bob), (self.sga, None)]
+
+
+def make_world(conn: Conn, prefix: str, password: str) -> World:
+    """Register alice and bob, open alice's, guest ga's and an open session; alice's and
+    ga's each get a private message and a Q&A pair.  Names carry ``prefix`` and a fresh tag."""
+    run = tag()
+
+    def register(name: str) -> tuple[str, str]:
+        row = conn.execute("SELECT user_id, token FROM api.register_user(%s, %s, %s)",
+                           [name, f"{prefix}-{name}-{run}@example.test", password]).fetchone()
+        assert row is not None
+        return str(row[0]), row[1]
+
+    alice, alice_token = register("alice")
+    bob, bob_token = register("bob")
+    w = World(alice, bob, f"{prefix}-alice-{run}@example.test", alice_token, bob_token,
+              f"{prefix}-ga-{run}", f"{prefix}-gb-{run}", f"{prefix}-sa-{run}", f"{prefix}-sga-{run}",
+              f"{prefix}-so-{run}")
+    for sid, owner in ((w.sa, w.alice), (w.sga, w.ga), (w.so, None)):
+        conn.execute("SELECT api.create_or_get_session(%s, %s)", [sid, owner])
+    for sid, owner in ((w.sa, w.alice), (w.sga, w.ga)):
+        conn.execute("SELECT api.add_message(%s, %s, 'user', 'private')", [sid, owner])
+        conn.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [sid, owner])
+    return w

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from chatmem import embedded, migrate, target
-from helpers import Conn, connect, tag
+from helpers import Conn, World, connect, make_world, tag
 
 PASSWORD = "correct horse"
 
@@ -46,43 +45,13 @@ def app(admin_url: str, fast_bcrypt: None) -> Iterator[Conn]:
         yield c
 
 
-@dataclass
-class World:
-    alice: str  # user ids
-    bob: str
-    alice_email: str
-    alice_token: str
-    bob_token: str
-    ga: str  # guest ids
-    gb: str
-    sa: str  # alice's session
-    sga: str  # guest ga's session
-    so: str  # an open session (no owner)
-
-    def intruders(self) -> list[tuple[str, str | None]]:
-        """(session, caller) pairs where the caller is not the session's owner."""
-        return [(self.sa, self.bob), (self.sa, self.ga), (self.sa, None), (self.sa, "anonymous"),
-                (self.sga, self.gb), (self.sga, self.alice), (self.sga, self.bob), (self.sga, None)]
-
-
 @pytest.fixture
 def world(app: Conn) -> World:
-    run = tag()
-
-    def register(name: str) -> tuple[str, str]:
-        row = app.execute("SELECT user_id, token FROM api.register_user(%s, %s, %s)",
-                          [name, f"cv-{name}-{run}@example.test", PASSWORD]).fetchone()
-        assert row is not None
-        return str(row[0]), row[1]
-
-    alice, alice_token = register("alice")
-    bob, bob_token = register("bob")
-    w = World(alice, bob, f"cv-alice-{run}@example.test", alice_token, bob_token, f"cv-ga-{run}", f"cv-gb-{run}",
-              f"cv-sa-{run}", f"cv-sga-{run}", f"cv-so-{run}")
+    w = make_world(app, "cv", PASSWORD)
+    # Here the open session is private too, and every session has a title.
+    app.execute("SELECT api.add_message(%s, NULL, 'user', 'private')", [w.so])
+    app.execute("SELECT api.add_qa_pair(%s, NULL, 'q', 'a')", [w.so])
     for sid, owner in ((w.sa, w.alice), (w.sga, w.ga), (w.so, None)):
-        app.execute("SELECT api.create_or_get_session(%s, %s)", [sid, owner])
-        app.execute("SELECT api.add_message(%s, %s, 'user', 'private')", [sid, owner])
-        app.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [sid, owner])
         app.execute("SELECT api.rename_session(%s, %s, 'Private title')", [sid, owner])
     return w
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -15,7 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from helpers import settings_changed, tag
+from helpers import World, make_world, settings_changed, tag
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
@@ -29,65 +28,9 @@ def sqlstate_of(conn: Conn, query: str, params: list[Any]) -> str | None:
     return None
 
 
-@dataclass
-class World:
-    alice: str  # user ids
-    bob: str
-    alice_email: str
-    alice_token: str
-    bob_token: str
-    ga: str  # guest ids
-    gb: str
-    sa: str  # alice's session
-    sga: str  # guest ga's session
-    so: str  # an open session (no owner)
-
-    def intruders(self) -> list[tuple[str, str | None]]:
-        """(session, caller) pairs where the caller is not the session's owner."""
-        return [
-            (self.sa, self.bob),
-            (self.sa, self.ga),
-            (self.sa, None),
-            (self.sa, "anonymous"),
-            (self.sga, self.gb),
-            (self.sga, self.alice),
-            (self.sga, None),
-        ]
-
-
 @pytest.fixture
 def world(conn: Conn) -> World:
-    run = tag()
-
-    def register(name: str) -> tuple[str, str]:
-        row = conn.execute(
-            "SELECT user_id, token FROM api.register_user(%s, %s, %s)",
-            [name, f"hc-{name}-{run}@example.test", PASSWORD],
-        ).fetchone()
-        assert row is not None
-        return str(row[0]), row[1]
-
-    alice, alice_token = register("alice")
-    bob, bob_token = register("bob")
-    w = World(
-        alice,
-        bob,
-        f"hc-alice-{run}@example.test",
-        alice_token,
-        bob_token,
-        f"hc-ga-{run}",
-        f"hc-gb-{run}",
-        f"hc-sa-{run}",
-        f"hc-sga-{run}",
-        f"hc-so-{run}",
-    )
-    conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.sa, w.alice])
-    conn.execute("SELECT api.create_or_get_session(%s, %s)", [w.sga, w.ga])
-    conn.execute("SELECT api.create_or_get_session(%s, NULL)", [w.so])
-    for sid, who in ((w.sa, w.alice), (w.sga, w.ga)):
-        conn.execute("SELECT api.add_message(%s, %s, 'user', 'private')", [sid, who])
-        conn.execute("SELECT api.add_qa_pair(%s, %s, 'q', 'a')", [sid, who])
-    return w
+    return make_world(conn, "hc", PASSWORD)
 
 
 def session_row(conn: Conn, sid: str) -> tuple[Any, ...] | None:
