@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import login_role_url
 from gateway_server import running_gateway
-from helpers import settings_changed
+from helpers import run_threads, settings_changed
 
 PASSWORD = "password123"
 NEW_PASSWORD = "new-password-456"
@@ -297,6 +297,22 @@ def test_reset_refusals_change_nothing(http: httpx.Client, admin: psycopg.Connec
                      ).status_code == 200
 
 
+def reset_at_once(base_url: str, token: str) -> list[int]:
+    """Two resets with one token, each on its own connection, released together; their statuses."""
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def reset(n: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            assert client.get("/healthz").status_code == 200
+            barrier.wait(timeout=30)
+            statuses.append(client.post("/api/auth/password/reset", json={
+                "resetToken": token, "newPassword": f"{NEW_PASSWORD}-{n}"}).status_code)
+
+    run_threads(2, reset)
+    return statuses
+
+
 def test_two_resets_with_one_token_over_http_exactly_one_succeeds(
         base_url: str, admin: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=MAIL_LOG)
@@ -306,21 +322,7 @@ def test_two_resets_with_one_token_over_http_exactly_one_succeeds(
             register(http, address)
             assert http.post("/api/auth/password/reset-request", json={"email": address}).status_code == 202
             token = reset_token_from(caplog, address)
-        barrier = threading.Barrier(2)
-        statuses: list[int] = []
-
-        def reset(n: int, token: str = token) -> None:
-            with httpx.Client(base_url=base_url, timeout=60) as client:
-                assert client.get("/healthz").status_code == 200
-                barrier.wait(timeout=30)
-                statuses.append(client.post("/api/auth/password/reset", json={
-                    "resetToken": token, "newPassword": f"{NEW_PASSWORD}-{n}"}).status_code)
-
-        threads = [threading.Thread(target=reset, args=(n,)) for n in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        statuses = reset_at_once(base_url, token)
         assert sorted(statuses) == [200, 401], (round_, statuses)
         with httpx.Client(base_url=base_url, timeout=30) as http:
             winners = [n for n in range(2) if login(http, address, f"{NEW_PASSWORD}-{n}").status_code == 200]

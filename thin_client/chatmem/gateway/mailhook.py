@@ -98,7 +98,7 @@ class MailHook:
         except OSError as exc:
             raise MailHookFailed(f"the reset mail hook command {command[0]} could not start: {exc.strerror}") from None
         try:
-            await asyncio.wait_for(process.communicate(payload), COMMAND_TIMEOUT)
+            await asyncio.wait_for(MailHook._feed(process, payload), COMMAND_TIMEOUT)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -106,3 +106,17 @@ class MailHook:
                 f"the reset mail hook command {command[0]} took over {COMMAND_TIMEOUT:.0f} s") from None
         if process.returncode != 0:
             raise MailHookFailed(f"the reset mail hook command {command[0]} exited with {process.returncode}")
+
+    @staticmethod
+    async def _feed(process: asyncio.subprocess.Process, payload: bytes) -> None:
+        """Write the JSON to the command's stdin and wait for it; a command that exits
+        without reading it is judged by its exit status alone."""
+        stdin = process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(payload)
+            await stdin.drain()
+            stdin.close()
+        except (OSError, RuntimeError):  # it closed stdin first (BrokenPipeError; uvloop: RuntimeError)
+            pass
+        await process.wait()
