@@ -652,3 +652,32 @@ def test_provider_settings_are_checked_at_start(app_url: str) -> None:
                 '[{"issuer": "i", "audience": "a", "jwksUrl": "file:///etc/passwd"}]'):
         with pytest.raises(ValueError, match="CHATMEM_OIDC_PROVIDERS"):
             create_app(app_url, oidc_providers=bad)
+
+
+# -- the broker's connection -------------------------------------------------------------------------
+
+
+def test_the_embedded_broker_url_is_a_login_role_in_chatmem_identity_broker_only(
+        embedded_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, admin: psycopg.Connection[Any]) -> None:
+    from chatmem import target
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv(target.BROKER_URL_ENV, raising=False)
+    for name, value in embedded_env.items():
+        monkeypatch.setenv(name, value)
+    url = target.broker_url()
+    assert url is not None
+    with psycopg.connect(url, autocommit=True) as broker:
+        assert broker.execute("SELECT current_user::text").fetchone() == ("chatmem_identity_broker_login",)
+        # Nothing of chatmem_app: it signs people in, and does nothing else.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            broker.execute("SELECT api.create_or_get_session('x', 'y')")
+    groups = admin.execute(
+        "SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g"
+        " ON g.oid = m.roleid WHERE m.member = 'chatmem_identity_broker_login'::regrole").fetchone()
+    assert groups == (["chatmem_identity_broker"],)
+    # With DATABASE_URL and no broker URL: none (the route says why), never the app's role.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@/nowhere")
+    assert target.broker_url() is None
+    monkeypatch.setenv(target.BROKER_URL_ENV, "postgresql://broker@/db")
+    assert target.broker_url() == "postgresql://broker@/db"
