@@ -1,7 +1,7 @@
 """A per-client-address limit on the auth routes: 429 with Retry-After before any database work.
 
 The guarantee: at most ``limit`` requests to register, login and refresh
-from one client address are let through in any 60 seconds, however many
+(and, since issue 13, password reset requests and OIDC sign-ins) from one client address are let through in any 60 seconds, however many
 arrive at once.  Refused requests are not counted (they cost nothing
 downstream), so a client that keeps asking still gets ``limit`` a minute.
 
@@ -243,7 +243,7 @@ class AuthRateLimit:
                 refusal = envelope(
                     429, "too_many_requests",
                     f"too many auth requests from this address: at most {self.limiter.limit} a minute "
-                    "to register, login and refresh together",
+                    "to register, login, refresh, reset requests and OIDC sign-ins together",
                     f"Try again in {retry_after} s (Retry-After).", {"Retry-After": str(retry_after)})
                 await refusal(scope, receive, send)
                 return
