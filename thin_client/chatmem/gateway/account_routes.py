@@ -345,12 +345,12 @@ async def oidc_sign_in(request: Request, body: OidcBody) -> JSONResponse:
     state = request.app.state
     if not state.verifier.providers:
         return _not_configured("sign-in through an identity provider is not configured on this gateway",
-                               "Set CHATMEM_OIDC_PROVIDERS (docs/security.md).")
+                               "Set CHATMEM_OIDC_PROVIDERS (docs/accounts.md).")
     broker: Api | None = state.broker
     if broker is None:
         return _not_configured(
             "sign-in through an identity provider needs the gateway's identity-broker database connection",
-            "Set CHATMEM_BROKER_DATABASE_URL to a login role in chatmem_identity_broker (docs/security.md).")
+            "Set CHATMEM_BROKER_DATABASE_URL to a login role in chatmem_identity_broker (docs/accounts.md).")
     try:
         identity = await run_in_threadpool(state.verifier.verify, body.idToken)
     except ProviderUnavailable as exc:
@@ -369,7 +369,7 @@ async def oidc_sign_in(request: Request, body: OidcBody) -> JSONResponse:
         # PostgreSQL's own refusal: the broker URL names a role outside the broker group.
         raise ForbiddenSession(
             exc.sqlstate, "the gateway's identity-broker connection may not sign people in",
-            "Set CHATMEM_BROKER_DATABASE_URL to a login role in chatmem_identity_broker (docs/security.md).",
+            "Set CHATMEM_BROKER_DATABASE_URL to a login role in chatmem_identity_broker (docs/accounts.md).",
         ) from exc
     return ok({
         "user": {"id": str(row.user_id)}, "created": row.created, "token": row.token,
