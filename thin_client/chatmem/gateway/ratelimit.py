@@ -1,7 +1,8 @@
 """A per-client-address limit on the auth routes: 429 with Retry-After before any database work.
 
 The guarantee: at most ``limit`` requests to register, login and refresh
-(and, since issue 13, password reset requests and OIDC sign-ins) from one client address are let through in any 60 seconds, however many
+(and, since issue 13, password reset requests and OIDC sign-ins) from one
+client address are let through in any 60 seconds, however many
 arrive at once.  Refused requests are not counted (they cost nothing
 downstream), so a client that keeps asking still gets ``limit`` a minute.
 
