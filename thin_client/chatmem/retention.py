@@ -44,7 +44,7 @@ _FIELD = re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\*|\d{1,2}(-\d{1,2})
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 
-class CronUnavailable(Exception):  # noqa: N818 - a state of the server, not a bug
+class CronUnavailable(Exception):
     """pg_cron cannot run this job on the server: the reason, in one sentence."""
 
 
@@ -148,9 +148,11 @@ def schedule(url: str, idle: Idle, at: str, *, run_as: str | None = None) -> Job
     """
     at = check_schedule(at)
     with psycopg.connect(url, autocommit=True) as conn:
-        database, cron_database, role = _cron_target(conn)
-        role = run_as or role
-        _check_runner(conn, role)
+        current = conn.execute("SELECT current_user").fetchone()
+        assert current is not None
+        role = run_as or str(current[0])
+        _check_runner(conn, role)  # first: without it, no crontab line would work either
+        database, cron_database, _ = _cron_target(conn)
     name = job_name(database)
     with _cron_connect(url, cron_database, create=True) as cron:
         try:
@@ -165,10 +167,7 @@ def schedule(url: str, idle: Idle, at: str, *, run_as: str | None = None) -> Job
         except errors.InvalidParameterValue as exc:  # pg_cron's own check of the schedule
             raise BadSchedule(f"pg_cron refuses the schedule {at!r} ({exc.diag.message_primary})") from exc
         except errors.InsufficientPrivilege as exc:
-            raise CronUnavailable(
-                f"this role may not schedule pg_cron jobs in database {cron_database} "
-                f"({exc.diag.message_primary})"
-            ) from exc
+            raise _no_rights(cron_database, exc) from exc
         assert row is not None
         job = _job(cron, _JOB_BY_ID, row[0])
     assert job is not None
@@ -182,15 +181,18 @@ def status(url: str, runs: int = 5) -> Status:
     with _cron_connect(url, cron_database, create=False) as cron:
         if not _has_extension(cron):
             return Status(database, cron_database, None, [])
-        job = _job(cron, _JOB_BY_NAME, job_name(database))
         found: list[Run] = []
-        if job is not None:
-            with cron.cursor(row_factory=class_row(Run)) as cur:
-                found = cur.execute(
-                    "SELECT runid, status, return_message, start_time, end_time FROM cron.job_run_details"
-                    " WHERE jobid = %s ORDER BY start_time DESC NULLS LAST, runid DESC LIMIT %s",
-                    [job.jobid, runs],
-                ).fetchall()
+        try:
+            job = _job(cron, _JOB_BY_NAME, job_name(database))
+            if job is not None:
+                with cron.cursor(row_factory=class_row(Run)) as cur:
+                    found = cur.execute(
+                        "SELECT runid, status, return_message, start_time, end_time FROM cron.job_run_details"
+                        " WHERE jobid = %s ORDER BY start_time DESC NULLS LAST, runid DESC LIMIT %s",
+                        [job.jobid, runs],
+                    ).fetchall()
+        except errors.InsufficientPrivilege as exc:
+            raise _no_rights(cron_database, exc) from exc
     return Status(database, cron_database, job, found)
 
 
@@ -201,10 +203,13 @@ def unschedule(url: str) -> list[Job]:
     with _cron_connect(url, cron_database, create=False) as cron:
         if not _has_extension(cron):
             return []
-        with cron.transaction(), cron.cursor(row_factory=class_row(Job)) as cur:
-            jobs = cur.execute(_JOBS_BY_NAME, [job_name(database)]).fetchall()
-            for job in jobs:
-                cron.execute("SELECT cron.unschedule(%s)", [job.jobid])
+        try:
+            with cron.transaction(), cron.cursor(row_factory=class_row(Job)) as cur:
+                jobs = cur.execute(_JOBS_BY_NAME, [job_name(database)]).fetchall()
+                for job in jobs:
+                    cron.execute("SELECT cron.unschedule(%s)", [job.jobid])
+        except errors.InsufficientPrivilege as exc:
+            raise _no_rights(cron_database, exc) from exc
     return jobs
 
 
@@ -240,15 +245,30 @@ def _job(cron: psycopg.Connection[tuple[object, ...]], query: LiteralString, val
 
 def _cron_target(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[str, str, str]:
     """(this database, pg_cron's database, this role); CronUnavailable when pg_cron is not loaded."""
-    row = conn.execute(
-        "SELECT current_database(), current_setting('cron.database_name', true), current_user,"
-        " 'pg_cron' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"
-    ).fetchone()
+    row = conn.execute("SELECT current_database(), current_user").fetchone()
     assert row is not None
-    database, cron_database, role, loaded = row
+    database, role = str(row[0]), str(row[1])
+    try:
+        found = conn.execute(
+            "SELECT current_setting('cron.database_name', true),"
+            " 'pg_cron' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"
+        ).fetchone()
+        assert found is not None
+        cron_database, loaded = found
+    except errors.InsufficientPrivilege:
+        # A role that may not read server settings (neither superuser nor in
+        # pg_read_all_settings), as on a managed server.  cron.database_name
+        # exists only where pg_cron is loaded; its value is hidden: pg_cron's
+        # database is this one if it holds the extension, else its default.
+        try:
+            conn.execute("SELECT current_setting('cron.database_name', true)")
+            loaded = False
+        except errors.InsufficientPrivilege:
+            loaded = True
+        cron_database = database if _has_extension(conn) else "postgres"
     if not loaded or cron_database is None:
         raise CronUnavailable("pg_cron is not loaded on this server (it must be in shared_preload_libraries)")
-    return str(database), str(cron_database), str(role)
+    return database, str(cron_database), role
 
 
 def _check_runner(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
@@ -284,6 +304,11 @@ def _cron_connect(url: str, cron_database: str, *, create: bool) -> psycopg.Conn
             raise CronUnavailable(f"pg_cron's extension is not created in database {cron_database}, "
                                   f"and this role cannot create it ({exc.diag.message_primary})") from exc
     return cron
+
+
+def _no_rights(cron_database: str, exc: psycopg.Error) -> CronUnavailable:
+    return CronUnavailable(f"this role may not use pg_cron's jobs in database {cron_database} "
+                           f"({exc.diag.message_primary}; a superuser can grant USAGE ON SCHEMA cron)")
 
 
 def _has_extension(cron: psycopg.Connection[tuple[object, ...]]) -> bool:

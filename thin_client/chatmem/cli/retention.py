@@ -112,7 +112,7 @@ def status(
     try:
         found = retention.status(url, runs)
     except retention.CronUnavailable as exc:
-        fail(f"no pg_cron on this server: {exc}", "see docs/operations/retention.md for the crontab way")
+        fail(f"cannot use pg_cron: {exc}", "see docs/operations/retention.md for the crontab way")
     if json_out:
         emit_json(found)
         return
@@ -146,7 +146,7 @@ def unschedule(database_url: DatabaseUrlOpt = None, json_out: JsonOpt = False) -
     try:
         removed = retention.unschedule(url)
     except retention.CronUnavailable as exc:
-        fail(f"no pg_cron on this server: {exc}", "remove the line from the system crontab instead (crontab -e)")
+        fail(f"cannot use pg_cron: {exc}", "remove the line from the system crontab instead (crontab -e)")
     if json_out:
         emit_json({"removed": removed})
         return
