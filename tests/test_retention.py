@@ -358,3 +358,28 @@ def test_an_older_running_cluster_gets_pg_cron_on_its_next_start_and_says_so_onc
     assert "pg_cron" in libraries()
     again = subprocess.run([CHATMEM, "db", "up"], env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "pg_cron" not in again.stderr, again.stderr
+
+
+def test_a_role_in_chatmem_admin_that_a_dba_let_use_pg_cron_schedules_its_own_job(
+    cli: Cli, admin_url: str, data: Data
+) -> None:
+    """docs/operations/retention.md's managed-server recipe: no superuser, the cron database's name
+    hidden from the role, the job running as the role itself."""
+    ops = login_role_url(admin_url, "chatmem_test_retention_ops", ("chatmem_admin",))
+    with connect(cli.cron_url) as cron:
+        cron.execute("GRANT USAGE ON SCHEMA cron TO chatmem_test_retention_ops")
+        cron.execute("GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean)"
+                     " TO chatmem_test_retention_ops")
+    try:
+        out = cli.run("schedule", "--idle", IDLE, url_args=["--database-url", ops]).stdout
+        assert "as chatmem_test_retention_ops" in out, out
+        [(_, _, username, _)] = cli.jobs()
+        assert username == "chatmem_test_retention_ops"
+        assert "no run yet" in cli.run("status", url_args=["--database-url", ops]).stdout
+        assert "removed job" in cli.run("unschedule", url_args=["--database-url", ops]).stdout
+        assert cli.jobs() == []
+    finally:
+        with connect(cli.cron_url) as cron:
+            cron.execute("REVOKE ALL ON SCHEMA cron FROM chatmem_test_retention_ops")
+            cron.execute("REVOKE ALL ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean)"
+                         " FROM chatmem_test_retention_ops")

@@ -160,8 +160,10 @@ def schedule(url: str, idle: Idle, at: str, *, run_as: str | None = None) -> Job
                 # Replace, not add: one job per database, whoever scheduled it before.
                 for (jobid,) in cron.execute("SELECT jobid FROM cron.job WHERE jobname = %s", [name]).fetchall():
                     cron.execute("SELECT cron.unschedule(%s)", [jobid])
+                # The job's role is named only when it is another: pg_cron 1.4
+                # refuses any username from a role that is not a superuser.
                 row = cron.execute(
-                    "SELECT cron.schedule_in_database(%s, %s, %s, %s, %s, true)",
+                    "SELECT cron.schedule_in_database(%s, %s, %s, %s, NULLIF(%s, current_user), true)",
                     [name, at, purge_command(idle), database, role],
                 ).fetchone()
         except errors.InvalidParameterValue as exc:  # pg_cron's own check of the schedule
