@@ -43,14 +43,15 @@ MIN_MAJOR = 15
 # migrations) each is a member of; nothing else is granted to them.
 APP_LOGIN = "chatmem_app_login"
 ASSISTANT_LOGIN = "chatmem_assistant_login"
-# The role pg_cron's retention job logs in as (chatmem/retention.py): a member
-# of chatmem_admin only, so the job can purge guest data and nothing more.
-RETENTION_LOGIN = "chatmem_retention_login"
 LOGIN_ROLES: dict[str, tuple[str, ...]] = {
     APP_LOGIN: ("chatmem_app",),
     ASSISTANT_LOGIN: ("chatmem_app", "chatmem_assistant"),
-    RETENTION_LOGIN: ("chatmem_admin",),
 }
+# The login role pg_cron's retention job runs as (chatmem retention schedule),
+# made when a job is first scheduled: a member of chatmem_admin only, so the
+# job can purge guest data and nothing more.
+RETENTION_LOGIN = "chatmem_retention_login"
+RETENTION_GROUPS = ("chatmem_admin",)
 
 # Settings of the embedded cluster, rewritten into chatmem.conf (included by
 # postgresql.conf) before every start, so a newer chatmem updates an older

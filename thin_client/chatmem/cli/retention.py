@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import psycopg
 import typer
 
 from chatmem import embedded, retention, target
@@ -37,7 +38,8 @@ def _target(database_url: str | None) -> tuple[str, str | None, str]:
     if url is not None:
         return url, None, url
     cluster, name = target.ready_embedded(embedded.default_database())
-    embedded.ensure_login_roles(cluster, name)
+    with psycopg.connect(cluster.url(name), autocommit=True) as conn:
+        embedded.ensure_login_role(conn, embedded.RETENTION_LOGIN, embedded.RETENTION_GROUPS)
     return cluster.url(name), embedded.RETENTION_LOGIN, cluster.url(name, user=embedded.RETENTION_LOGIN)
 
 
