@@ -431,7 +431,11 @@ def _ids_run(conn: Conn, progress: Progress) -> None:
             last=sql.SQL("(SELECT last_value FROM {})").format(sql.SQL(sequence)) if sequence else sql.Literal(0),
             t=ident(table))
         pkey = sql.Identifier(f"{table}_pkey")
+        # The lock comes first: the next id must be read after every writer
+        # that drew from the old sequence has committed, or the identity
+        # would start below an id committed in between (a duplicate key).
         run_locked(conn, f"swapping {table}.id for its 64-bit copy", [
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(table)),
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS chatmem_next_id (n bigint) ON COMMIT DROP"),
             sql.SQL("INSERT INTO chatmem_next_id SELECT {}").format(next_id),
             sql.SQL("DROP TRIGGER {f} ON {t}").format(f=sync, t=ident(table)),
