@@ -162,16 +162,17 @@ def misread_timestamps(url: str, before: list[tuple[str, str]], server_zone: str
 
 
 def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str = "Europe/Berlin",
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        progress: Callable[[str], None] | None = None,
+        database: str = "chatmem_bench_upgrade") -> dict[str, Any]:
     """Generate a legacy database of ``size`` on the server, upgrade it with ``chatmem
     migrate`` from a session in ``migrating_time_zone`` while the probes run, and check the
-    result.  The database is dropped afterwards."""
+    result.  The database (``database``) is dropped afterwards."""
     import os
 
     from bench import env
     from chatmem import migrate
 
-    url = env.recreate_database(server_url, "chatmem_bench_upgrade")
+    url = env.recreate_database(server_url, database)
     try:
         started = time.perf_counter()
         legacy_data.create(url, size)
@@ -206,7 +207,7 @@ def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str 
             "timestamps_misread": misread_timestamps(url, before, server_zone),
         }
     finally:
-        env.drop_database(server_url, "chatmem_bench_upgrade")
+        env.drop_database(server_url, database)
 
 
 COUNTS = """SELECT (SELECT count(*) FROM conversation_sessions), (SELECT count(*) FROM conversation_messages),
