@@ -426,6 +426,16 @@ def _upgrade_lines(results: dict[str, Any]) -> list[str]:
             f"  {name:<7} {probe['table']:<22} {probe['calls']:>6,} {probe['median_ms']:>9.2f}"
             f" {probe['longest_s']:>9.3f} {probe['stalled_total_s']:>9.3f} {probe['lock_wait_s']:>9.3f}"
         )
+    for name, probe in up["probes"].items():
+        if probe["stalls"]:
+            at, took = max(probe["stalls"], key=lambda st: st[1])
+            # The last line migrate reported before the stall began: a step it started, or
+            # a migration it finished.
+            before = [line for t, line in up.get("steps", []) if t <= at]
+            lines.append(
+                f"  the {name}'s longest stall: {took:.3f} s at {at:.1f} s into the migrate, after"
+                f" \"{before[-1] if before else 'its start'}\""
+            )
     lines += [
         "  longest: the slowest call; stalled: the calls over 50 ms, summed (a busy machine's",
         "  slow calls too); blocked: the calls seen waiting on a lock in pg_stat_activity, summed",
