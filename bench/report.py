@@ -128,16 +128,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ]
     if "accounts" in results:
         acc = results["accounts"]
+        # Measured against a bcrypt at the lowest cost, whose time barely varies (see
+        # bench/accounts.py); runs written before it have only the cost-10 figures.
+        low = acc.get("low_cost")
+        how = f"median, paired, at bcrypt cost {low['bcrypt_cost']}" if low else "median"
+        reg = low["register_overhead_ms"]["median_ms"] if low else acc["register_overhead_ms"]
+        log = low["login_overhead_ms"]["median_ms"] if low else acc["login_overhead_ms"]
         out += [
             {
-                "target": "register_user overhead beyond bcrypt < 2 ms (median)",
-                "value": acc["register_overhead_ms"],
-                "pass": acc["register_overhead_ms"] < 2,
+                "target": f"register_user overhead beyond bcrypt < 2 ms ({how})",
+                "value": reg,
+                "pass": reg < 2,
             },
             {
-                "target": "login overhead beyond bcrypt < 2 ms (median)",
-                "value": acc["login_overhead_ms"],
-                "pass": acc["login_overhead_ms"] < 2,
+                "target": f"login overhead beyond bcrypt < 2 ms ({how})",
+                "value": log,
+                "pass": log < 2,
             },
         ]
     if "spray" in results:
@@ -340,13 +346,27 @@ def _accounts_lines(results: dict[str, Any]) -> list[str]:
         if default == acc["bcrypt_cost"]
         else f"chatmem's default is {default}"
     )
-    return [
+    first = [
         f"Accounts at bcrypt cost {acc['bcrypt_cost']} ({which}; median ms over {acc['reps']}): "
         f"one bcrypt, crypt() alone, {acc['crypt']['median_ms']:.1f} ms per call; "
         f"register_user {acc['register_user']['median_ms']:.1f} "
         f"(+{acc['register_overhead_ms']:.2f}), login {acc['login']['median_ms']:.1f} "
         f"(+{acc['login_overhead_ms']:.2f}); paired with the crypt() beside each call: "
         f"+{acc['register_overhead_paired_ms']:.2f} and +{acc['login_overhead_paired_ms']:.2f}"
+    ]
+    return first + _low_cost_lines(acc)
+
+
+def _low_cost_lines(acc: dict[str, Any]) -> list[str]:
+    low = acc.get("low_cost")
+    if not low:
+        return []
+    reg, log = low["register_overhead_ms"], low["login_overhead_ms"]
+    return [
+        f"  beyond bcrypt, against a bcrypt at cost {low['bcrypt_cost']} ({low['crypt']['median_ms']:.2f} ms)"
+        f" beside each call, {low['pairs']} pairs (median / p95 / min ms): register_user"
+        f" +{reg['median_ms']:.2f} / {reg['p95_ms']:.2f} / {reg['min_ms']:.2f},"
+        f" login +{log['median_ms']:.2f} / {log['p95_ms']:.2f} / {log['min_ms']:.2f}"
     ]
 
 
