@@ -116,6 +116,12 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     # bcrypt's time per call at the cost a new installation gets (issue 10 quotes it).
     assert acc["bcrypt_cost_default"] == acc["bcrypt_cost"] == data["chatmem_settings"]["bcrypt_cost"]
     assert "one bcrypt, crypt() alone," in proc.stdout
+    # The overhead again against a bcrypt at cost 4: 5 pairs per repetition (2 with --quick).
+    low = acc["low_cost"]
+    assert low["bcrypt_cost"] == 4 and low["pairs"] == 10
+    for key in ("register_overhead_ms", "login_overhead_ms"):
+        assert low[key]["p95_ms"] >= low[key]["median_ms"] >= low[key]["min_ms"]
+    assert "against a bcrypt at cost 4" in proc.stdout
 
     # Issue 10: new guest sessions with no spray, under a login spray, and with hashing unbounded.
     spray = data["spray"]
