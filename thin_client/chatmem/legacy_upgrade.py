@@ -424,7 +424,9 @@ def _ids_run(conn: Conn, progress: Progress) -> None:
                 .format(ident(table), sql.Identifier(check))])
         conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ident(table), sql.Identifier(check)))
         # The swap: catalog changes only, in one short lock.  The identity
-        # continues after the old sequence (which may be past the highest id).
+        # continues after the old sequence (which may be past the highest id),
+        # read under that lock: read before it, a row the older backend
+        # inserts in between would take the identity's first id.
         seq_row = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f"public.{table}"]).fetchone()
         sequence = seq_row[0] if seq_row else None
         next_id = sql.SQL("(SELECT greatest(coalesce(max(id), 0), {last}) + 1 FROM {t})").format(
@@ -433,6 +435,7 @@ def _ids_run(conn: Conn, progress: Progress) -> None:
         pkey = sql.Identifier(f"{table}_pkey")
         run_locked(conn, f"swapping {table}.id for its 64-bit copy", [
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS chatmem_next_id (n bigint) ON COMMIT DROP"),
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(table)),
             sql.SQL("INSERT INTO chatmem_next_id SELECT {}").format(next_id),
             sql.SQL("DROP TRIGGER {f} ON {t}").format(f=sync, t=ident(table)),
             sql.SQL("DROP FUNCTION public.{f}()").format(f=sync),
