@@ -189,7 +189,9 @@ def test_two_refreshes_with_one_token_revoke_every_token_of_the_login_every_time
 def slot_holders(conn: Conn) -> int:
     row = conn.execute(
         f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        f" AND classid = {SLOT_CLASS}::oid AND objsubid = 2").fetchone()
+        f" AND classid = {SLOT_CLASS}::oid AND objsubid = 2"
+        # pg_locks shows the whole cluster: other databases' tests take slots of their own.
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()
     assert row is not None
     return int(row[0])
 
