@@ -17,6 +17,8 @@ OVER_BARE = 0.85  # over the socket, against the bare insert without a trigger
 OVER_TABLE_INSERT = 0.7  # over the socket, against the insert into chatmem's own table
 RTT_TARGET_US = 500  # the modelled round trip the next target is set at
 OVER_BASELINE_RTT = 2.0
+# The online upgrade (issue 14, item 1): no probe may stall this long.
+UPGRADE_STALL_S = 1.0
 # How the terminal names the pgbench designs.
 SHORT_NAMES = {"chatmem": "chatmem", "baseline": "older", "bare": "limit", "table_insert": "+trigger"}
 
@@ -126,16 +128,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ]
     if "accounts" in results:
         acc = results["accounts"]
+        # Measured against a bcrypt at the lowest cost, whose time barely varies (see
+        # bench/accounts.py); runs written before it have only the cost-10 figures.
+        low = acc.get("low_cost")
+        how = f"median, paired, at bcrypt cost {low['bcrypt_cost']}" if low else "median"
+        reg = low["register_overhead_ms"]["median_ms"] if low else acc["register_overhead_ms"]
+        log = low["login_overhead_ms"]["median_ms"] if low else acc["login_overhead_ms"]
         out += [
             {
-                "target": "register_user overhead beyond bcrypt < 2 ms (median)",
-                "value": acc["register_overhead_ms"],
-                "pass": acc["register_overhead_ms"] < 2,
+                "target": f"register_user overhead beyond bcrypt < 2 ms ({how})",
+                "value": reg,
+                "pass": reg < 2,
             },
             {
-                "target": "login overhead beyond bcrypt < 2 ms (median)",
-                "value": acc["login_overhead_ms"],
-                "pass": acc["login_overhead_ms"] < 2,
+                "target": f"login overhead beyond bcrypt < 2 ms ({how})",
+                "value": log,
+                "pass": log < 2,
             },
         ]
     if "spray" in results:
@@ -150,6 +158,45 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "pass": r["spray_over_no_spray"] >= 0.5,
             }
         )
+    if "upgrade" in results:
+        out += _upgrade_targets(results["upgrade"])
+    return out
+
+
+def _upgrade_targets(up: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per probe (one table each): its longest call and its time blocked on the upgrade's
+    locks under UPGRADE_STALL_S; then no row lost, no probe error, no timestamp moved."""
+    sessions = up["size"]["sessions"]
+    out: list[dict[str, Any]] = []
+    for name, probe in up["probes"].items():
+        out += [
+            {
+                "target": f"upgrade at {sessions:,} sessions: the {name}'s longest stall on"
+                f" {probe['table']} < {UPGRADE_STALL_S:g} s",
+                "value": probe["longest_s"],
+                "pass": probe["longest_s"] < UPGRADE_STALL_S,
+            },
+            {
+                "target": f"upgrade at {sessions:,} sessions: the {name} blocked on {probe['table']}"
+                f" < {UPGRADE_STALL_S:g} s in total",
+                "value": probe["lock_wait_s"],
+                "pass": probe["lock_wait_s"] < UPGRADE_STALL_S,
+            },
+        ]
+    errors = sum(p["errors"] for p in up["probes"].values())
+    out += [
+        {
+            "target": "upgrade: no row lost and no probe call failed",
+            "value": {"rows lost": up["rows_lost"], "failed calls": errors},
+            "pass": up["rows_lost"] == 0 and errors == 0,
+        },
+        {
+            "target": f"upgrade: every sampled timestamp the same instant, migrated with TimeZone"
+            f" {up['migrating_time_zone']} against a server in {up['server_time_zone']}",
+            "value": up["timestamps_misread"],
+            "pass": up["timestamps_misread"] == 0,
+        },
+    ]
     return out
 
 
@@ -170,6 +217,7 @@ def table(results: dict[str, Any]) -> str:
             ("claim", _claim_lines),
             ("accounts", _accounts_lines),
             ("spray", _spray_lines),
+            ("upgrade", _upgrade_lines),
         )
         if key in results
     ]
@@ -298,13 +346,27 @@ def _accounts_lines(results: dict[str, Any]) -> list[str]:
         if default == acc["bcrypt_cost"]
         else f"chatmem's default is {default}"
     )
-    return [
+    first = [
         f"Accounts at bcrypt cost {acc['bcrypt_cost']} ({which}; median ms over {acc['reps']}): "
         f"one bcrypt, crypt() alone, {acc['crypt']['median_ms']:.1f} ms per call; "
         f"register_user {acc['register_user']['median_ms']:.1f} "
         f"(+{acc['register_overhead_ms']:.2f}), login {acc['login']['median_ms']:.1f} "
         f"(+{acc['login_overhead_ms']:.2f}); paired with the crypt() beside each call: "
         f"+{acc['register_overhead_paired_ms']:.2f} and +{acc['login_overhead_paired_ms']:.2f}"
+    ]
+    return first + _low_cost_lines(acc)
+
+
+def _low_cost_lines(acc: dict[str, Any]) -> list[str]:
+    low = acc.get("low_cost")
+    if not low:
+        return []
+    reg, log = low["register_overhead_ms"], low["login_overhead_ms"]
+    return [
+        f"  beyond bcrypt, against a bcrypt at cost {low['bcrypt_cost']} ({low['crypt']['median_ms']:.2f} ms)"
+        f" beside each call, {low['pairs']} pairs (median / p95 / min ms): register_user"
+        f" +{reg['median_ms']:.2f} / {reg['p95_ms']:.2f} / {reg['min_ms']:.2f},"
+        f" login +{log['median_ms']:.2f} / {log['p95_ms']:.2f} / {log['min_ms']:.2f}"
     ]
 
 
@@ -363,6 +425,43 @@ def _spray_lines(results: dict[str, Any]) -> list[str]:
     }
     if others:
         lines.append(f"  CM001 (throttled, not expected with new emails): {others}")
+    return lines
+
+
+def _upgrade_lines(results: dict[str, Any]) -> list[str]:
+    up = results["upgrade"]
+    size = up["size"]
+    lines = [
+        f"Online upgrade (issue 14): chatmem migrate on a generated legacy database of"
+        f" {size['sessions']:,} sessions, {size['messages']:,} messages, {size['qa_pairs']:,} Q&A pairs"
+        f" ({size['database_mb']:,} MB)",
+        f"  generated in {up['generated_s']:.1f} s; migrated in {up['upgrade_s']:.1f} s with TimeZone"
+        f" {up['migrating_time_zone']} (the server's: {up['server_time_zone']}), while a writer inserts",
+        "  a message and a reader looks a session up, each every 10 ms on its own connection",
+        f"  {'probe':<7} {'table':<22} {'calls':>6} {'median ms':>9} {'longest s':>9}"
+        f" {'stalled s':>9} {'blocked s':>9}",
+    ]
+    for name, probe in up["probes"].items():
+        lines.append(
+            f"  {name:<7} {probe['table']:<22} {probe['calls']:>6,} {probe['median_ms']:>9.2f}"
+            f" {probe['longest_s']:>9.3f} {probe['stalled_total_s']:>9.3f} {probe['lock_wait_s']:>9.3f}"
+        )
+    for name, probe in up["probes"].items():
+        if probe["stalls"]:
+            at, took = max(probe["stalls"], key=lambda st: st[1])
+            # The last line migrate reported before the stall began: a step it started, or
+            # a migration it finished.
+            before = [line for t, line in up.get("steps", []) if t <= at]
+            lines.append(
+                f"  the {name}'s longest stall: {took:.3f} s at {at:.1f} s into the migrate, after"
+                f" \"{before[-1] if before else 'its start'}\""
+            )
+    lines += [
+        "  longest: the slowest call; stalled: the calls over 50 ms, summed (a busy machine's",
+        "  slow calls too); blocked: the calls seen waiting on a lock in pg_stat_activity, summed",
+        f"  rows lost: {up['rows_lost']}; legacy timestamps misread (of a sample of 1,000):"
+        f" {up['timestamps_misread']}",
+    ]
     return lines
 
 

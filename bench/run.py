@@ -3,7 +3,7 @@
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
 Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray) and writes
+some sections (throughput, accounts, claim, spray, upgrade) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from bench import accounts, claim, env, gateway, report, spray, throughput
+from bench import accounts, claim, env, gateway, legacy_data, report, spray, throughput, upgrade
 from bench.progress import Progress
 from chatmem import embedded, target
 
@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "spray_warmup": 2.0,
     "rtt": "500,1000",
     "rtt_duration": 12,
+    # The online upgrade (issue 14, item 1): a generated legacy database of this many
+    # sessions and messages, and a fifth as many Q&A pairs.
+    "upgrade_sessions": legacy_data.FULL.sessions,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -68,8 +71,9 @@ QUICK: dict[str, Any] = {
     "spray_warmup": 0.3,
     "rtt": "500,1000",
     "rtt_duration": None,
+    "upgrade_sessions": 3000,
 }
-SECTIONS = ("throughput", "accounts", "claim", "spray")
+SECTIONS = ("throughput", "accounts", "claim", "spray", "upgrade")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -158,6 +162,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "rounds (default 12; with --transactions, that count instead)",
     )
     p.add_argument(
+        "--upgrade-sessions",
+        type=int,
+        help="sessions (and messages; a fifth as many Q&A pairs) in the generated legacy database "
+        "the upgrade section migrates (default 1000000)",
+    )
+    p.add_argument(
+        "--upgrade-time-zone",
+        default="Europe/Berlin",
+        help="the migrating session's TimeZone (PGTZ) in the upgrade section; the server's own "
+        "stays as it is (default Europe/Berlin)",
+    )
+    p.add_argument(
         "--only",
         help=f"run only these sections, comma-separated ({', '.join(SECTIONS)}); "
         "results go to <date>.<sections>.json and latest.md is left alone",
@@ -229,6 +245,12 @@ def spray_seconds(args: argparse.Namespace) -> int:
     return max(1, round(int(args.spray_duration) / int(args.rounds)))
 
 
+def upgrade_size(args: argparse.Namespace) -> legacy_data.LegacySize:
+    """The legacy database the upgrade section generates (issue 14's figures by default)."""
+    n = int(args.upgrade_sessions)
+    return legacy_data.LegacySize(sessions=n, messages=n, qa_pairs=max(1, n // 5))
+
+
 def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[int]) -> float:
     total = 6.0
     if "throughput" in args.sections:
@@ -251,7 +273,14 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
         # Stopping the unbounded spray waits for every bcrypt in flight (about 67 ms each).
         unbounded_stop = args.spray_connections * 0.07 / (os.cpu_count() or 1)
         total += args.rounds * (3 * (spray_seconds(args) + 1) + 2 * args.spray_warmup + unbounded_stop)
+    if "upgrade" in args.sections:
+        total += upgrade_seconds(args)
     return float(total)
+
+
+def upgrade_seconds(args: argparse.Namespace) -> float:
+    """About 70 s at a million sessions on 2 cores: generating, migrating, checking, dropping."""
+    return 3 + 70 * int(args.upgrade_sessions) / 1_000_000
 
 
 def pg_stat_top(url: str, limit: int = 12) -> list[dict[str, Any]]:
@@ -352,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             "spray_warmup_s": args.spray_warmup,
             "rtt_us": _ints(args.rtt),
             "rtt_duration_s": args.rtt_duration,
+            "upgrade_sessions": args.upgrade_sessions,
+            "upgrade_time_zone": args.upgrade_time_zone,
             "sections": args.sections,
             "pgbench": pgbench,
             "protocol": "prepared",
@@ -504,6 +535,22 @@ def main(argv: list[str] | None = None) -> int:
                 max_seconds=args.claim_seconds,
                 on_step=progress.step,
             )
+
+        if "upgrade" in args.sections:
+            size = upgrade_size(args)
+            with progress.step(
+                f"upgrade: a legacy database of {size.sessions:,} sessions, migrated under probes",
+                upgrade_seconds(args),
+            ):
+                results["upgrade"] = upgrade.run(
+                    server,
+                    size,
+                    migrating_time_zone=args.upgrade_time_zone,
+                    progress=lambda line: (
+                        progress.note(f"  upgrade: {line}") if line.startswith("step:") else None
+                    ),
+                    database=f"{args.database}_upgrade",
+                )
 
         results["pg_stat_statements"] = {
             "chatmem": pg_stat_top(chatmem_url),

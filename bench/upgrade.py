@@ -77,14 +77,17 @@ class Probe:
         slow = [t for t in self.latencies if t > STALL]
         stalls = [(round(s - origin, 2), round(t, 3)) for s, t in zip(self.started, self.latencies, strict=True)
                   if t > STALL]
+        # The ten longest, in the order they happened.
+        longest = sorted(sorted(stalls, key=lambda st: -st[1])[:10])
         ordered = sorted(self.latencies) or [0.0]
         return {
             "table": self.table, "calls": len(self.latencies), "errors": len(self.errors),
             "first_errors": self.errors[:3], "longest_s": round(max(ordered), 3),
             "stalled_total_s": round(sum(slow), 3), "median_ms": round(ordered[len(ordered) // 2] * 1000, 2),
             "lock_wait_s": round(sum(self.blocked_calls()), 3),
-            # (seconds after the upgrade started, how long): where to look in its progress.
-            "stalls": stalls[:10],
+            # (seconds after the upgrade started, how long): where to look in its progress
+            # (the run's "steps" carry the same clock).
+            "stalls": longest,
         }
 
 
@@ -162,16 +165,17 @@ def misread_timestamps(url: str, before: list[tuple[str, str]], server_zone: str
 
 
 def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str = "Europe/Berlin",
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        progress: Callable[[str], None] | None = None,
+        database: str = "chatmem_bench_upgrade") -> dict[str, Any]:
     """Generate a legacy database of ``size`` on the server, upgrade it with ``chatmem
     migrate`` from a session in ``migrating_time_zone`` while the probes run, and check the
-    result.  The database is dropped afterwards."""
+    result.  The database (``database``) is dropped afterwards."""
     import os
 
     from bench import env
     from chatmem import migrate
 
-    url = env.recreate_database(server_url, "chatmem_bench_upgrade")
+    url = env.recreate_database(server_url, database)
     try:
         started = time.perf_counter()
         legacy_data.create(url, size)
@@ -181,10 +185,24 @@ def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str 
             size_row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
             counts_before = conn.execute(COUNTS).fetchone()
         before = legacy_timestamps(url)
+        # Each line migrate reports (batches aside), on the stalls' clock: which step stalled.
+        steps: list[tuple[float, str]] = []
+        began = [time.perf_counter()]
+
+        def report(line: str) -> None:
+            if not line.endswith(" rows"):
+                steps.append((time.perf_counter(), line))
+            if progress:
+                progress(line)
+
+        def upgrade() -> None:
+            began[0] = time.perf_counter()
+            migrate.migrate(url, progress=report)
+
         saved = os.environ.get("PGTZ")
         os.environ["PGTZ"] = migrating_time_zone
         try:
-            measured = measure(url, size, lambda: migrate.migrate(url, progress=progress))
+            measured = measure(url, size, upgrade)
         finally:
             if saved is None:
                 os.environ.pop("PGTZ", None)
@@ -204,9 +222,10 @@ def run(server_url: str, size: legacy_data.LegacySize, migrating_time_zone: str 
             "rows_lost": None if expected is None or counts_after is None
             else sum(e - a for e, a in zip(expected, counts_after, strict=True)),
             "timestamps_misread": misread_timestamps(url, before, server_zone),
+            "steps": [(round(t - began[0], 2), line) for t, line in steps],
         }
     finally:
-        env.drop_database(server_url, "chatmem_bench_upgrade")
+        env.drop_database(server_url, database)
 
 
 COUNTS = """SELECT (SELECT count(*) FROM conversation_sessions), (SELECT count(*) FROM conversation_messages),

@@ -116,6 +116,12 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     # bcrypt's time per call at the cost a new installation gets (issue 10 quotes it).
     assert acc["bcrypt_cost_default"] == acc["bcrypt_cost"] == data["chatmem_settings"]["bcrypt_cost"]
     assert "one bcrypt, crypt() alone," in proc.stdout
+    # The overhead again against a bcrypt at cost 4: 5 pairs per repetition (2 with --quick).
+    low = acc["low_cost"]
+    assert low["bcrypt_cost"] == 4 and low["pairs"] == 10
+    for key in ("register_overhead_ms", "login_overhead_ms"):
+        assert low[key]["p95_ms"] >= low[key]["median_ms"] >= low[key]["min_ms"]
+    assert "against a bcrypt at cost 4" in proc.stdout
 
     # Issue 10: new guest sessions with no spray, under a login spray, and with hashing unbounded.
     spray = data["spray"]
@@ -133,6 +139,18 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         assert _positive(data["ratios"][key])
     assert "Login spray (issue 10)" in proc.stdout
 
+    # Issue 14, item 1: the online upgrade of a generated legacy database, under the probes.
+    up = data["upgrade"]
+    assert up["size"] == {**up["size"], "sessions": 3000, "messages": 3000, "qa_pairs": 600}
+    assert up["migrating_time_zone"] == "Europe/Berlin" and up["server_time_zone"]
+    assert up["rows_lost"] == 0 and up["timestamps_misread"] == 0
+    assert _positive(up["generated_s"]) and _positive(up["upgrade_s"])
+    for name, table in (("writer", "conversation_messages"), ("reader", "conversation_sessions")):
+        probe = up["probes"][name]
+        assert probe["table"] == table and probe["calls"] > 0 and probe["errors"] == 0
+        assert probe["longest_s"] > 0 and probe["lock_wait_s"] >= 0
+    assert "Online upgrade (issue 14)" in proc.stdout
+
     # Ratios and the targets, each PASS or MISS on the terminal.
     ratios = data["ratios"]
     for key in ("chatmem_over_baseline", "chatmem_over_bare", "chatmem_over_table_insert",
@@ -141,8 +159,8 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     for rtt_us in ("500", "1000"):
         assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
     # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
-    # 2 for the claim, 2 for accounts, 1 for the spray.
-    assert len(data["targets"]) == 9
+    # 2 for the claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows, timestamps).
+    assert len(data["targets"]) == 15
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout

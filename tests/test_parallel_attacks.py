@@ -192,7 +192,8 @@ def slot_holders(conn: Conn) -> int:
     row = conn.execute(
         f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
         f" AND classid = {SLOT_CLASS}::oid AND objsubid = 2"
-        f" AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()
+        # pg_locks shows the whole cluster: other databases' tests take slots of their own.
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()
     assert row is not None
     return int(row[0])
 

@@ -424,19 +424,18 @@ def _ids_run(conn: Conn, progress: Progress) -> None:
                 .format(ident(table), sql.Identifier(check))])
         conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ident(table), sql.Identifier(check)))
         # The swap: catalog changes only, in one short lock.  The identity
-        # continues after the old sequence (which may be past the highest id).
+        # continues after the old sequence (which may be past the highest id),
+        # read under that lock: read before it, a row the older backend
+        # inserts in between would take the identity's first id.
         seq_row = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f"public.{table}"]).fetchone()
         sequence = seq_row[0] if seq_row else None
         next_id = sql.SQL("(SELECT greatest(coalesce(max(id), 0), {last}) + 1 FROM {t})").format(
             last=sql.SQL("(SELECT last_value FROM {})").format(sql.SQL(sequence)) if sequence else sql.Literal(0),
             t=ident(table))
         pkey = sql.Identifier(f"{table}_pkey")
-        # The lock comes first: the next id must be read after every writer
-        # that drew from the old sequence has committed, or the identity
-        # would start below an id committed in between (a duplicate key).
         run_locked(conn, f"swapping {table}.id for its 64-bit copy", [
-            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(table)),
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS chatmem_next_id (n bigint) ON COMMIT DROP"),
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(table)),
             sql.SQL("INSERT INTO chatmem_next_id SELECT {}").format(next_id),
             sql.SQL("DROP TRIGGER {f} ON {t}").format(f=sync, t=ident(table)),
             sql.SQL("DROP FUNCTION public.{f}()").format(f=sync),
