@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 
 from chatmem import __version__
-from chatmem.gateway import document, errors
+from chatmem.gateway import allowance, document, errors
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
 from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
@@ -70,6 +70,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(router)
+    app.include_router(allowance.router)
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
