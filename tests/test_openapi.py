@@ -43,6 +43,7 @@ ROUTES = {
     ("post", "/api/auth/refresh"): ["refresh"],
     ("post", "/api/auth/logout"): ["logout"],
     ("get", "/healthz"): ["schema_version"],
+    ("get", "/api/chat/allowance"): ["require_user", "require_guest", "get_allowance"],
 }
 
 

@@ -16,7 +16,7 @@ END
 $$;
 
 COMMENT ON FUNCTION api.get_allowance(text) IS
-$$The caller's message allowance (p_user_id as in api.create_or_get_session): one row of used, the user turns it sent in the last 24 hours through the sessions it owns (a claimed guest's included); allowed, chatmem_settings.guest_messages_per_day or user_messages_per_day for its kind (NULL: no limit, and always for no identity); resets_at, when the oldest counted turn leaves the window (NULL when none is counted). api.add_message refuses a user turn with CM003 while used >= allowed.
+$$The caller's message allowance (p_user_id as in api.create_or_get_session): one row of used, the user turns it sent in the last 24 hours through the sessions it owns (a claimed guest's included); allowed, chatmem_settings.guest_messages_per_day or user_messages_per_day for its kind (NULL: no limit, and always for no identity); resets_at, when the oldest counted turn leaves the window (NULL when none is counted). api.add_message refuses a user turn while used >= allowed.
 Errors: 22023 invalid id.$$;
 
 REVOKE ALL ON FUNCTION api.get_allowance(text) FROM PUBLIC;

@@ -31,6 +31,7 @@ ALTER TABLE public.chatmem_settings
     -- squawk-ignore prefer-bigint-over-int
     ADD COLUMN IF NOT EXISTS guest_messages_per_day integer DEFAULT 20
         CONSTRAINT chatmem_settings_guest_messages_per_day_check CHECK (guest_messages_per_day >= 1),
+    -- The same: a small count a DBA sets.
     -- squawk-ignore prefer-bigint-over-int
     ADD COLUMN IF NOT EXISTS user_messages_per_day integer DEFAULT NULL
         CONSTRAINT chatmem_settings_user_messages_per_day_check CHECK (user_messages_per_day >= 1);
