@@ -37,8 +37,9 @@ BEGIN
     -- 256 of these locks.  The count stops at the allowance-th turn: a few
     -- index probes, whatever the history.
     -- (chatmem_internal.allowance_of's query, and require_read_committed's
-    -- test, written out: a SQL function in an expression is planned anew in
-    -- every transaction, a statement of this function once per connection.)
+    -- test, written out: a function in an expression is set up anew in every
+    -- transaction, while this function's own statements keep their plans
+    -- for the connection.)
     IF p_role = 'user' THEN
         SELECT CASE WHEN v_caller.user_id IS NOT NULL THEN s.user_messages_per_day
                     WHEN v_caller.guest_id IS NOT NULL THEN s.guest_messages_per_day END
