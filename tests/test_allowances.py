@@ -131,11 +131,15 @@ def test_a_bulk_transaction_for_thousands_of_guests_holds_a_bounded_number_of_lo
         with conn.transaction():
             conn.execute("""
                 DO $$
+                DECLARE
+                    v_session text;
+                    v_guest   text;
                 BEGIN
                     FOR i IN 1..3000 LOOP
-                        PERFORM api.create_or_get_session('al-bulk-' || %(run)s || '-' || i, 'al-bulk-g-' || %(run)s || '-' || i);
-                        PERFORM api.add_message('al-bulk-' || %(run)s || '-' || i, 'al-bulk-g-' || %(run)s || '-' || i,
-                                                'user', 'hello');
+                        v_session := 'al-bulk-' || %(run)s || '-' || i;
+                        v_guest := 'al-bulk-g-' || %(run)s || '-' || i;
+                        PERFORM api.create_or_get_session(v_session, v_guest);
+                        PERFORM api.add_message(v_session, v_guest, 'user', 'hello');
                     END LOOP;
                 END
                 $$""".replace("%(run)s", f"'{run}'"))
