@@ -311,18 +311,33 @@ def test_the_settings_refuse_nonsense(conn: Conn) -> None:
     assert row == [("20",), (None,)]
 
 
-def test_the_count_reads_index_ranges_only(conn: Conn) -> None:
-    """One index-backed path: the caller's recent sessions, then each one's turns of the window."""
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-    try:
-        for caller in ("ROW(NULL, 'al-plan-guest')", "ROW('6c2b8f4e-0000-4000-8000-000000000000'::uuid, NULL)"):
-            plan = "\n".join(r[0] for r in conn.execute(
-                "EXPLAIN SELECT EXISTS (SELECT FROM chatmem_internal.counted_turns("
-                f"{caller}::chatmem_internal.caller) AS t OFFSET 19)").fetchall())
-            assert "Seq Scan" not in plan and "Sort" not in plan, plan
-            assert "conversation_messages_user_turns_idx" in plan, plan
-    finally:
-        conn.execute("RESET plan_cache_mode")
+def test_the_count_reads_index_ranges_only(admin_url: str) -> None:
+    """One index-backed path, whatever the statistics say: the caller's recent sessions, then each
+    one's turns of the window.  Planned as chatmem_internal.allowance_reached pins it, in a
+    transaction where conversation_messages has the statistics of an empty table (as after a
+    TRUNCATE and ANALYZE, where the unpinned plan scanned every message on each call)."""
+    with connect(admin_url) as c, c.transaction():
+        pins = dict(c.execute("""
+            SELECT split_part(setting, '=', 1), split_part(setting, '=', 2)
+              FROM pg_proc, unnest(proconfig) AS setting
+             WHERE oid = 'chatmem_internal.allowance_reached(chatmem_internal.caller, integer)'::regprocedure
+            """).fetchall())
+        assert pins == {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off",
+                        "enable_bitmapscan": "off"}
+        for name, value in pins.items():
+            c.execute("SELECT set_config(%s, %s, true)", [name, value])
+        c.execute("""UPDATE pg_class SET reltuples = 0, relpages = 0
+                      WHERE oid IN ('conversation_messages'::regclass, 'conversation_messages_user_turns_idx'::regclass,
+                                    'conversation_messages_session_idx'::regclass)""")
+        c.execute("PREPARE al_count(uuid, text, integer) AS SELECT EXISTS (SELECT FROM"
+                  " chatmem_internal.counted_turns(ROW($1, $2)::chatmem_internal.caller) AS t OFFSET $3 - 1)")
+        for args in ("NULL, 'al-plan-guest', 20", "'6c2b8f4e-0000-4000-8000-000000000000', NULL, 20"):
+            plan = "\n".join(r[0] for r in c.execute(f"EXPLAIN EXECUTE al_count({args})").fetchall())
+            assert "Seq Scan" not in plan and "Sort" not in plan and "Bitmap" not in plan, plan
+            assert plan.count("Index Only Scan Backward using conversation_messages_user_turns_idx") == 2, plan
+            assert "Index Cond: ((session_id = (s" in plan, plan
+        c.execute("DEALLOCATE al_count")
+        raise psycopg.Rollback()  # the statistics as they were
 
 
 # -- over HTTP and in the CLI --------------------------------------------------------------

@@ -17,28 +17,65 @@ CREATE FUNCTION chatmem_internal.counted_turns(p_caller chatmem_internal.caller)
 RETURNS TABLE(created_at timestamptz)
 LANGUAGE sql STABLE SECURITY INVOKER
 AS $$
-    SELECT m.created_at
+    -- Each session's turns are a subquery of its own (OFFSET 0 keeps the
+    -- planner from folding it into a join), ordered as the index is: so it
+    -- is an index range of that one session, whatever the statistics say.
+    -- Folded into a join, the plan depended on them: with those of an empty
+    -- or new table, every call scanned all the messages.
+    SELECT t.created_at
       FROM public.conversation_sessions AS s
-      JOIN public.conversation_messages AS m ON m.session_id = s.session_id
+     CROSS JOIN LATERAL (
+            SELECT m.created_at
+              FROM public.conversation_messages AS m
+             WHERE m.session_id = s.session_id
+               AND m.role = 'user'
+               AND m.created_at > now() - interval '24 hours'
+             ORDER BY m.created_at DESC
+            OFFSET 0) AS t
      WHERE s.user_id = p_caller.user_id
        AND s.owner_deleted_at IS NULL
        AND s.updated_at > now() - interval '24 hours'
-       AND m.role = 'user'
-       AND m.created_at > now() - interval '24 hours'
     UNION ALL
-    SELECT m.created_at
+    SELECT t.created_at
       FROM public.conversation_sessions AS s
-      JOIN public.conversation_messages AS m ON m.session_id = s.session_id
+     CROSS JOIN LATERAL (
+            SELECT m.created_at
+              FROM public.conversation_messages AS m
+             WHERE m.session_id = s.session_id
+               AND m.role = 'user'
+               AND m.created_at > now() - interval '24 hours'
+             ORDER BY m.created_at DESC
+            OFFSET 0) AS t
      WHERE s.user_id IS NULL
        AND s.owner_deleted_at IS NULL
        AND s.metadata ? 'anonymousUserId'
        AND s.metadata ->> 'anonymousUserId' = p_caller.guest_id
        AND s.updated_at > now() - interval '24 hours'
-       AND m.role = 'user'
-       AND m.created_at > now() - interval '24 hours'
 $$;
 COMMENT ON FUNCTION chatmem_internal.counted_turns(chatmem_internal.caller) IS
     'The created_at of each user turn the caller sent in the last 24 hours (through the sessions it owns): what message allowances count.';
+
+-- Whether the caller's counted turns have reached p_allowance: the test
+-- api.add_message makes before every counted turn, stopping at the
+-- p_allowance-th turn.  Its plan is pinned, as the guest cap's is (migration
+-- 0016): generic (planned once per connection), index scans only.  Left to
+-- the statistics, a table analyzed while empty or small (a new install, a
+-- TRUNCATE) got a plan that read every message of the table on each call,
+-- until the next ANALYZE.  (No jit = off: no disabled node is ever chosen
+-- here, so no cost reaches jit_above_cost.)
+CREATE FUNCTION chatmem_internal.allowance_reached(p_caller chatmem_internal.caller, p_allowance integer)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM chatmem_internal.counted_turns(p_caller) AS t OFFSET p_allowance - 1);
+END
+$$;
+COMMENT ON FUNCTION chatmem_internal.allowance_reached(chatmem_internal.caller, integer) IS
+    'True when the caller sent p_allowance or more user turns in the last 24 hours (index ranges only, a pinned plan).';
 
 -- The allowance that applies to a caller: chatmem_settings' per-day limit of
 -- its kind, NULL for no limit (and always for nobody, who is not counted).
@@ -60,6 +97,10 @@ COMMENT ON FUNCTION chatmem_internal.allowance_of(chatmem_internal.caller) IS
 CREATE FUNCTION chatmem_internal.allowance_exhausted(p_caller chatmem_internal.caller, p_allowance integer)
 RETURNS void
 LANGUAGE plpgsql STABLE SECURITY INVOKER
+-- The same pinned plan as allowance_reached: refusals are cheap too.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_used    bigint;

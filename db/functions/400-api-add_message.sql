@@ -35,7 +35,7 @@ BEGIN
     -- 'chatmem allowance', object = bucket), as the guest cap's do (0013):
     -- a transaction that adds turns for thousands of callers holds at most
     -- 256 of these locks.  The count stops at the allowance-th turn: a few
-    -- index probes, whatever the history.
+    -- index probes, whatever the history (chatmem_internal.allowance_reached).
     -- (chatmem_internal.allowance_of's query, and require_read_committed's
     -- test, written out: a function in an expression is set up anew in every
     -- transaction, while this function's own statements keep their plans
@@ -52,7 +52,7 @@ BEGIN
             PERFORM pg_advisory_xact_lock(hashtext('chatmem allowance'),
                                           (hashtextextended(coalesce(v_caller.user_id::text, v_caller.guest_id), 0)
                                            & 255)::integer);
-            IF EXISTS (SELECT FROM chatmem_internal.counted_turns(v_caller) AS t OFFSET v_allowance - 1) THEN
+            IF chatmem_internal.allowance_reached(v_caller, v_allowance) THEN
                 -- Someone else's session, or none, is refused as before.
                 PERFORM chatmem_internal.session_for(p_session_id, v_caller);   -- raises P0002 or 42501
                 PERFORM chatmem_internal.allowance_exhausted(v_caller, v_allowance);  -- raises CM003

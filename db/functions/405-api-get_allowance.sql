@@ -1,6 +1,14 @@
 CREATE FUNCTION api.get_allowance(p_user_id text)
 RETURNS TABLE(used integer, allowed integer, resets_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- The count's plan pinned as in chatmem_internal.allowance_reached: index
+-- ranges whatever the statistics say.  JIT off: the one-row settings read
+-- can only be a (disabled, so penalized) sequential scan, whose cost would
+-- otherwise cross jit_above_cost and compile it on every call.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET jit = off
 AS $$
 DECLARE
     v_caller chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
