@@ -18,13 +18,16 @@ import pytest
 from helpers import Conn, connect, guest_sessions, run_threads, settings_changed, tag
 
 PASSWORD = "correct horse"
-# bcrypt at cost 4 and the default guest cap, which test_guest_cap_is_exact_under_concurrency counts on.
-SETTINGS: dict[str, object] = {"bcrypt_cost": 4, "guest_sessions_per_hour": 100}
+# bcrypt at cost 4 and the default guest cap, which test_guest_cap_is_exact_under_concurrency counts on;
+# and room for the claim races' guests, which send a user turn in each of 30 to 80 sessions (message
+# allowances have their own tests: tests/test_allowances.py).
+SETTINGS: dict[str, object] = {"bcrypt_cost": 4, "guest_sessions_per_hour": 100, "guest_messages_per_day": 200}
 
 
 @pytest.fixture(scope="module")
 def url(admin_url: str) -> Iterator[str]:
-    """The test database with bcrypt cost 4 and the default guest cap (100) for this module."""
+    """The test database with bcrypt cost 4, the default guest cap (100) and 200 user turns a day
+    per guest for this module."""
     with settings_changed(admin_url, **SETTINGS):
         yield admin_url
 

@@ -9,12 +9,13 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from helpers import connect, guest_sessions, run_threads, tag
+from helpers import connect, guest_sessions, run_threads, settings_changed, tag
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PASSWORD = "correct horse"
@@ -26,9 +27,11 @@ PER_GUEST = 8
 
 
 @pytest.fixture(scope="module")
-def url(admin_url: str, fast_bcrypt: None) -> str:
-    """The test database, with bcrypt at cost 4 for this module."""
-    return admin_url
+def url(admin_url: str, fast_bcrypt: None) -> Iterator[str]:
+    """The test database, with bcrypt at cost 4 for this module, and room for its guests' user
+    turns (one in each of up to 40 sessions; message allowances: tests/test_allowances.py)."""
+    with settings_changed(admin_url, guest_messages_per_day=100):
+        yield admin_url
 
 
 def feed_idle_guest(conn: Conn, guest: str, count: int) -> list[str]:

@@ -51,6 +51,7 @@ ROUTES = {
     ("get", "/api/account/export"): ["export_user_data"],
     ("delete", "/api/account"): ["delete_account"],
     ("post", "/api/auth/oidc"): ["link_identity"],
+    ("get", "/api/chat/allowance"): ["require_user", "require_guest", "get_allowance"],
 }
 # The routes that read a Bearer token (optional in the document: without one
 # the chat routes act as the guest, the account routes answer 401).

@@ -24,7 +24,17 @@ from psycopg_pool import ConnectionPool
 from chatmem import target
 from chatmem.api_errors import from_psycopg
 from chatmem.calls import api_query, json_arg
-from chatmem.models import IdentitySignIn, Login, Message, NewSession, QAPair, Registration, Session, Tokens
+from chatmem.models import (
+    Allowance,
+    IdentitySignIn,
+    Login,
+    Message,
+    NewSession,
+    QAPair,
+    Registration,
+    Session,
+    Tokens,
+)
 
 T = TypeVar("T")
 
@@ -320,7 +330,7 @@ class Client:
         """Append a message (``api.add_message``); returns its id.
 
         ``role`` is user, assistant or system.  Raises InvalidInput, NotFound,
-        ForbiddenSession.
+        ForbiddenSession, AllowanceUsedUp (a user turn past the caller's allowance).
         """
         return int(self._one(
             "add_message", scalar_row,
@@ -361,6 +371,16 @@ class Client:
         return self._rows(
             "get_qa_pairs", class_row(QAPair), {"session_id": session_id, "user_id": user_id}, {},
         )
+
+    # -- message allowances (issue 12) ----------------------------------------
+
+    def get_allowance(self, user_id: str | None) -> Allowance:
+        """The caller's user turns of the last 24 hours and its allowance (``api.get_allowance``).
+
+        ``allowed`` None is no limit.  Raises InvalidInput.  ``add_message``
+        raises AllowanceUsedUp (CM003) once ``used`` reaches ``allowed``.
+        """
+        return self._one("get_allowance", class_row(Allowance), {"user_id": user_id}, {})
 
     # -- plumbing ----------------------------------------------------------
 

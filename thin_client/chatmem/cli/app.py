@@ -8,7 +8,7 @@ import typer
 
 from chatmem import migrate as migrations
 from chatmem import target
-from chatmem.cli import accounts, chat, db, retention
+from chatmem.cli import accounts, allowance, chat, db, retention
 from chatmem.cli.output import EXIT_USAGE, FLAG, OneLineErrors, emit_json, fail, guarded
 from chatmem.cli.serve import serve
 
@@ -28,6 +28,7 @@ app.command(rich_help_panel=CONVERSATIONS)(chat.sessions)
 app.command(rich_help_panel=CONVERSATIONS)(chat.say)
 app.command(rich_help_panel=CONVERSATIONS)(chat.history)
 app.command(rich_help_panel=CONVERSATIONS)(chat.qa)
+app.command(rich_help_panel=CONVERSATIONS)(allowance.allowance)
 app.command(rich_help_panel=ACCOUNT)(chat.register)
 app.command(rich_help_panel=ACCOUNT)(chat.login)
 app.command(rich_help_panel=ACCOUNT)(chat.logout)
