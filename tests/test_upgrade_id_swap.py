@@ -10,13 +10,11 @@ insert into both tables as fast as they can while ``chatmem migrate`` runs,
 for a few rounds: no insert may fail on a duplicate id, and afterwards new
 rows get ids.
 
-Not yet: no insert failing at all.  Migration 0001, on a legacy database,
-takes ACCESS EXCLUSIVE on the core tables parents first (conversation_sessions
-before qa_pairs and conversation_messages), while a writer holds its child
-table and waits for the parent (the foreign-key check): a deadlock, which
-PostgreSQL resolves after deadlock_timeout (1 s) by failing the writer.  The
-last test says so and is expected to fail until 0001's locks are taken
-children first.
+And no insert fails at all: migration 0001, on a legacy database, takes
+its ACCESS EXCLUSIVE locks children first (conversation_messages and qa_pairs
+before conversation_sessions).  Parents first, a writer holding its child
+table and waiting for the parent (the foreign-key check) deadlocked with it,
+and PostgreSQL failed the writer after deadlock_timeout (1 s).
 """
 
 from __future__ import annotations
@@ -92,7 +90,5 @@ def test_writers_that_never_pause_lose_no_insert_to_the_id_swap(legacy_db: str, 
             assert row is not None and row[0], f"{table}: every id unique"
 
 
-@pytest.mark.xfail(reason="migration 0001 locks parent tables before children: a writer can deadlock "
-                          "(see the module's docstring)", strict=False)
 def test_writers_that_never_pause_see_no_error_at_all(legacy_db: str) -> None:
     assert upgrade_under_writers(legacy_db) == []

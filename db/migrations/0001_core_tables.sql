@@ -15,6 +15,24 @@
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '60s';
 
+-- On a legacy database, take every lock this migration needs at once,
+-- children before parents.  A writer of the older backend that holds a
+-- message or Q&A pair row waits for its session row (the foreign key's KEY
+-- SHARE); had this migration locked conversation_sessions first and then
+-- waited for that writer's table, the two would deadlock and PostgreSQL would
+-- fail the writer.  On a fresh install the tables do not exist yet: nothing.
+DO $$
+DECLARE
+    v_table text;
+BEGIN
+    FOREACH v_table IN ARRAY ARRAY['conversation_messages', 'qa_pairs', 'conversation_sessions', 'users'] LOOP
+        IF to_regclass('public.' || v_table) IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE public.%I IN ACCESS EXCLUSIVE MODE', v_table);
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- squawk (make lint, tests/test_squawk.py).  Each rule silenced for the whole
 -- file is silenced because its reason holds for every statement of this file
 -- that the rule flags, as said for each.
