@@ -20,6 +20,12 @@ SELECT r.rolname, r.rolsuper,
          ORDER BY c.relname <> 'conversation_sessions', c.relname LIMIT 1)
   FROM pg_roles r WHERE r.rolname = current_user
 """
+# The database, how many functions its api schema holds, and may this role use them?
+_API = """
+SELECT current_database(),
+       (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace('api')),
+       to_regnamespace('api') IS NOT NULL AND has_schema_privilege(to_regnamespace('api'), 'USAGE')
+"""
 _REMEDY = ("connect as a login role that is a member of chatmem_app only, e.g. "
            "CREATE ROLE chatmem_gateway LOGIN PASSWORD '...' IN ROLE chatmem_app (see docs/security.md)")
 
@@ -40,6 +46,15 @@ def serve(
         bool, typer.Option("--no-prepare", metavar=FLAG,
                            help="No server-side prepared statements (PgBouncer in transaction mode).")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", metavar="N", min=1,
+                                 help="Worker processes (default: the machine's cores); --pool-size is split "
+                                      "between them.")
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", metavar=FLAG,
+                           help="Log each request's method, path and status.")
+    ] = True,
 ) -> None:
     """Serve the older system's HTTP endpoints and the browser page.
 
@@ -50,22 +65,41 @@ def serve(
     Example: chatmem serve --port 5000, then open http://127.0.0.1:5000/
     """
     try:
-        import uvicorn
-
-        from chatmem.gateway import create_app
+        from chatmem.gateway import server
     except ImportError:
         fail("the HTTP gateway is not installed", "pip install 'chatmem[http]'")
+    # On the embedded cluster app_url creates, starts and migrates it if need be.
     url = target.app_url("app", database_url, database=database)
     if database_url or target.external_url():
         _warn_if_privileged(url)
-    app = create_app(url, pool_size=pool_size, prepare_threshold=None if no_prepare else 5)
-    typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json)", err=True)
-    # The access log shows method, path and status: never a body or a header.
-    # proxy_headers=False: uvicorn would otherwise replace the client address
-    # with X-Forwarded-For for any peer on 127.0.0.1, so a local caller could
-    # dodge the per-address auth limit; the gateway decides which proxies to
-    # believe (CHATMEM_TRUSTED_PROXIES).
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    _refuse_without_api(url)
+    workers = workers or server.default_workers()
+    typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json), "
+               f"{workers} worker{'s' if workers > 1 else ''}", err=True)
+    server.run(url, host=host, port=port, workers=workers, pool_size=pool_size,
+               prepare_threshold=None if no_prepare else 5, access_log=access_log)
+
+
+def _refuse_without_api(url: str) -> None:
+    """Refuse to start, in one line, when the database cannot be reached or holds no chatmem API.
+
+    Started anyway, the gateway would answer every request 503 after waiting
+    for a connection (or 500 for a missing function): better to say why now.
+    """
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(_API).fetchone()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        fail(f"cannot serve: the database cannot be reached: {reason}",
+             "start the server, or check --database-url / DATABASE_URL")
+    name, functions, usable = row if row is not None else ("?", 0, False)
+    if not functions:
+        fail(f"cannot serve: database {name} has no chatmem API (no functions in schema api)",
+             "migrate it first, as its owner: chatmem migrate --database-url URL")
+    if not usable:
+        fail(f"cannot serve: this role may not use the chatmem API of database {name}",
+             "connect as a login role that is a member of chatmem_app (see docs/security.md)")
 
 
 def _warn_if_privileged(url: str) -> None:
