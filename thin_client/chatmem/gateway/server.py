@@ -13,7 +13,14 @@ socket comes from ``getaddrinfo`` (protocol 6) and gets it.  So with two
 workers a keep-alive response went out in two writes (headers, then body),
 the second held back by Nagle until the client's delayed ACK, 40 ms later:
 every request took 44 ms.  Setting the option per connection, in the
-protocol, holds whatever made the socket (tests/test_serve.py measures it).
+protocol, holds whatever made the socket (tests/test_serve.py checks it).
+
+And each response leaves in one write: uvicorn writes the status line and
+headers, then the body, as two ``send`` calls (two TCP segments once Nagle is
+off).  The connection's transport holds a response's head until its body is
+written right after (or until the event loop's next turn, for a streamed
+response), then writes both at once: one system call and one segment per
+answer instead of two, for the server and for the client (bench/README.md).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import asyncio
 import json
 import os
 import socket
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -58,12 +65,48 @@ except ImportError:  # no httptools (uvicorn without [standard]): the pure-Pytho
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
 
 
+class _OneWritePerResponse:
+    """A transport that writes a response's head together with the body that follows it.
+
+    Everything else is the real transport's; closing writes what is held first.
+    """
+
+    __slots__ = ("_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif data[:9] == b"HTTP/1.1 " and data[9:12] != b"100" and data[-4:] == b"\r\n\r\n":
+            self._head = bytes(data)
+            self._loop.call_soon(self._flush)  # a body that does not follow at once
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class NoDelayHTTPProtocol(_Base):
-    """uvicorn's HTTP/1.1 protocol (httptools when installed), with TCP_NODELAY on its connection."""
+    """uvicorn's HTTP/1.1 protocol (httptools when installed): TCP_NODELAY, one write per response."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         _no_delay(transport)
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _OneWritePerResponse(transport)))
 
 
 def app_from_environment() -> FastAPI:
