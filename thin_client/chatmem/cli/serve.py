@@ -70,9 +70,9 @@ def serve(
         fail("the HTTP gateway is not installed", "pip install 'chatmem[http]'")
     # On the embedded cluster app_url creates, starts and migrates it if need be.
     url = target.app_url("app", database_url, database=database)
+    _refuse_without_api(url)
     if database_url or target.external_url():
         _warn_if_privileged(url)
-    _refuse_without_api(url)
     workers = workers or server.default_workers()
     typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json), "
                f"{workers} worker{'s' if workers > 1 else ''}", err=True)
