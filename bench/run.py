@@ -2,8 +2,8 @@
 
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
-Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray) and writes
+Default sizes finish within about 18 minutes on 2 cores.  ``--only`` runs
+some sections (throughput, accounts, claim, spray, http) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 

@@ -26,6 +26,7 @@ answer instead of two, for the server and for the client (bench/README.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -53,10 +54,8 @@ def pool_per_worker(pool_size: int, workers: int) -> int:
 def _no_delay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
+        with contextlib.suppress(OSError):  # the peer is already gone
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # the peer is already gone
-            pass
 
 
 try:
