@@ -195,6 +195,20 @@ def _sessions(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
+def _settled_sessions(conn: psycopg.Connection[Any], quiet: float = 0.3, limit: float = 15) -> int:
+    """The sessions stored once the server has finished what wrk left in flight (the count
+    stops moving), so that this round's count and the next round's empty table are exact."""
+    deadline = time.monotonic() + limit
+    count = _sessions(conn)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        again = _sessions(conn)
+        if again == count:
+            return count
+        count = again
+    raise HttpBenchError(f"the server was still storing sessions {limit:.0f} s after wrk stopped")
+
+
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     rps = [r["rps"] for r in runs]
     return {
@@ -246,7 +260,7 @@ def run(
                 fig = run_wrk(servers[design].base, n, seconds)
                 cpu = servers[design].cpu_seconds() - cpu_before
                 fig["server_cpu_ms_per_request"] = round(1000 * cpu / max(1, fig["requests"]), 3)
-                stored = _sessions(conn)
+                stored = _settled_sessions(conn)
                 # wrk counts the answers it read; a request still in flight at the
                 # end may have stored its session without being counted.
                 if not fig["requests"] <= stored <= fig["requests"] + n:
