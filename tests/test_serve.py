@@ -230,9 +230,30 @@ def test_a_response_head_leaves_with_its_body_in_one_write() -> None:
     assert at_close == [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"]
 
 
-def test_pool_size_is_split_between_workers() -> None:
+def test_pool_size_and_auth_limit_are_split_between_workers() -> None:
     assert [server.pool_per_worker(10, w) for w in (1, 2, 3, 4, 20)] == [10, 5, 4, 3, 1]
+    assert [server.auth_limit_per_worker(30, w) for w in (1, 2, 4, 40)] == [30, 15, 7, 1]
+    assert server.auth_limit_per_worker(0, 2) == 0  # no limit stays no limit
     assert server.default_workers() == len(os.sched_getaffinity(0))
+
+
+def test_workers_together_admit_at_most_the_auth_limit(app_url: str) -> None:
+    """Each worker counts in its own memory: with 2 workers and a limit of 4 a minute, an
+    address spreading logins over fresh connections (so over both workers) gets 4, not 8."""
+    served = Serve("--database-url", app_url, "--workers", "2", "--pool-size", "2",
+                   env={"CHATMEM_AUTH_RATE_LIMIT": "4"})
+    try:
+        served.wait_ready()
+        statuses = []
+        for _ in range(16):
+            with httpx.Client(base_url=served.base_url, timeout=30) as fresh:  # a new connection each
+                statuses.append(fresh.post("/api/auth/login", json={
+                    "email": f"nobody-{uuid.uuid4().hex[:8]}@example.com", "password": "wrong-password"}
+                ).status_code)
+    finally:
+        served.stop()
+    assert statuses.count(429) == 16 - statuses.count(401), statuses
+    assert 2 <= statuses.count(401) <= 4, statuses
 
 
 # -- item 6: refuse at once, in one line --------------------------------------

@@ -41,7 +41,8 @@ def serve(
         str | None, typer.Option("--database", "-d", metavar="NAME",
                                  help="Another database on the same server (e.g. chatmem_test).")
     ] = None,
-    pool_size: Annotated[int, typer.Option("--pool-size", metavar="N", help="Database connections at most.")] = 10,
+    pool_size: Annotated[int, typer.Option("--pool-size", metavar="N",
+                                           help="Database connections at most, in all workers together.")] = 10,
     no_prepare: Annotated[
         bool, typer.Option("--no-prepare", metavar=FLAG,
                            help="No server-side prepared statements (PgBouncer in transaction mode).")
@@ -60,7 +61,9 @@ def serve(
 
     On the embedded cluster the gateway connects as chatmem_app_login, a member of
     chatmem_app only; a given URL's role is used as given (with a warning if it is a
-    superuser or owns the tables).
+    superuser or owns the tables).  It refuses to start, in one line, when that
+    database cannot be reached or has no chatmem API.  One worker process per core
+    by default, each with its share of --pool-size and of the auth rate limit.
 
     Example: chatmem serve --port 5000, then open http://127.0.0.1:5000/
     """

@@ -51,6 +51,12 @@ def pool_per_worker(pool_size: int, workers: int) -> int:
     return max(1, -(-pool_size // max(1, workers)))
 
 
+def auth_limit_per_worker(limit: int, workers: int) -> int:
+    """Each worker's share of the auth rate limit (0: none), so that all together admit at most
+    ``limit`` a minute per address: each worker counts only the requests it serves."""
+    return 0 if limit == 0 else max(1, limit // max(1, workers))
+
+
 def _no_delay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -117,21 +123,31 @@ def app_from_environment() -> FastAPI:
         raise RuntimeError(f"{SETTINGS_ENV} is not set: start the gateway with chatmem serve")
     settings: dict[str, Any] = json.loads(raw)
     return create_app(settings["conninfo"], pool_size=settings["pool_size"],
-                      prepare_threshold=settings["prepare_threshold"])
+                      prepare_threshold=settings["prepare_threshold"],
+                      auth_rate_limit=settings["auth_rate_limit"])
 
 
 def run(conninfo: str, *, host: str, port: int, workers: int, pool_size: int,
         prepare_threshold: int | None, access_log: bool = True) -> None:
     """Serve until stopped: ``workers`` processes sharing one listening socket.
 
-    ``pool_size`` connections in all, split between the workers.  uvloop and
+    ``pool_size`` connections in all, split between the workers, and the
+    auth rate limit (CHATMEM_AUTH_RATE_LIMIT, else 30 a minute) too: each
+    worker counts in its own memory, so each gets its share.  uvloop and
     httptools are used when installed (``chatmem[http]`` brings them).
     """
     import uvicorn
 
+    raw_limit = os.environ.get("CHATMEM_AUTH_RATE_LIMIT", "").strip() or "30"
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise ValueError(f"CHATMEM_AUTH_RATE_LIMIT must be a whole number, not {raw_limit!r}") from None
+    if limit < 0:
+        raise ValueError(f"CHATMEM_AUTH_RATE_LIMIT must be 0 (no limit) or more, not {limit}")
     os.environ[SETTINGS_ENV] = json.dumps({
         "conninfo": conninfo, "pool_size": pool_per_worker(pool_size, workers),
-        "prepare_threshold": prepare_threshold,
+        "prepare_threshold": prepare_threshold, "auth_rate_limit": auth_limit_per_worker(limit, workers),
     })
     # proxy_headers=False: uvicorn would otherwise replace the client address
     # with X-Forwarded-For for any peer on 127.0.0.1, so a local caller could
