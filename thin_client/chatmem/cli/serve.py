@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import psycopg
@@ -77,10 +78,14 @@ def serve(
     if database_url or target.external_url():
         _warn_if_privileged(url)
     workers = workers or server.default_workers()
+    # POST /api/auth/oidc: CHATMEM_BROKER_DATABASE_URL, else the embedded
+    # cluster's chatmem_identity_broker_login, else none (the route says why).
+    broker = target.broker_url(database_url, database=database)
+    _log_gateway_events()  # here, and in each worker (chatmem.gateway.server)
     typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json), "
                f"{workers} worker{'s' if workers > 1 else ''}", err=True)
     server.run(url, host=host, port=port, workers=workers, pool_size=pool_size,
-               prepare_threshold=None if no_prepare else 5, access_log=access_log)
+               prepare_threshold=None if no_prepare else 5, access_log=access_log, broker_conninfo=broker)
 
 
 def _refuse_without_api(url: str) -> None:
@@ -103,6 +108,17 @@ def _refuse_without_api(url: str) -> None:
     if not usable:
         fail(f"cannot serve: this role may not use the chatmem API of database {name}",
              "connect as a login role that is a member of chatmem_app (see docs/security.md)")
+
+
+def _log_gateway_events() -> None:
+    """The gateway's own log (chatmem.gateway: failures, and in development reset tokens) on stderr at INFO."""
+    gateway_log = logging.getLogger("chatmem.gateway")
+    if not gateway_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        gateway_log.addHandler(handler)
+        gateway_log.setLevel(logging.INFO)
+        gateway_log.propagate = False
 
 
 def _warn_if_privileged(url: str) -> None:

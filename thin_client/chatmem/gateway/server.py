@@ -116,19 +116,22 @@ class NoDelayHTTPProtocol(_Base):
 
 def app_from_environment() -> FastAPI:
     """The app of one worker, from the settings :func:`run` put in the environment."""
+    from chatmem.cli.serve import _log_gateway_events
     from chatmem.gateway.app import create_app
 
+    _log_gateway_events()
     raw = os.environ.get(SETTINGS_ENV)
     if not raw:
         raise RuntimeError(f"{SETTINGS_ENV} is not set: start the gateway with chatmem serve")
     settings: dict[str, Any] = json.loads(raw)
     return create_app(settings["conninfo"], pool_size=settings["pool_size"],
                       prepare_threshold=settings["prepare_threshold"],
-                      auth_rate_limit=settings["auth_rate_limit"])
+                      auth_rate_limit=settings["auth_rate_limit"],
+                      broker_conninfo=settings.get("broker_conninfo"))
 
 
 def run(conninfo: str, *, host: str, port: int, workers: int, pool_size: int,
-        prepare_threshold: int | None, access_log: bool = True) -> None:
+        prepare_threshold: int | None, access_log: bool = True, broker_conninfo: str | None = None) -> None:
     """Serve until stopped: ``workers`` processes sharing one listening socket.
 
     ``pool_size`` connections in all, split between the workers, and the
@@ -148,6 +151,7 @@ def run(conninfo: str, *, host: str, port: int, workers: int, pool_size: int,
     os.environ[SETTINGS_ENV] = json.dumps({
         "conninfo": conninfo, "pool_size": pool_per_worker(pool_size, workers),
         "prepare_threshold": prepare_threshold, "auth_rate_limit": auth_limit_per_worker(limit, workers),
+        "broker_conninfo": broker_conninfo,
     })
     # proxy_headers=False: uvicorn would otherwise replace the client address
     # with X-Forwarded-For for any peer on 127.0.0.1, so a local caller could
