@@ -19,12 +19,12 @@ SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJ
 # pg_cron, loaded by the embedded cluster for `chatmem retention schedule` (docs/operations/retention.md).
 SYSTEM_PACKAGES += postgresql-$(PG_MAJOR)-cron
 
-.PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo bench lint clean
+.PHONY: help install-system install-bench-system venv db-up db-down test test-pgtap test-pytest demo bench lint clean
 
 help:
 	@echo "make demo   - set up, start the embedded PostgreSQL and play the guest-to-account story"
 	@echo "make test   - set up, then run the pgTAP and pytest suites"
-	@echo "make bench  - measure chatmem against the older design and a bare insert (about 12 min;"
+	@echo "make bench  - measure chatmem against the older design and a bare insert (about 18 min;"
 	@echo "              BENCH_ARGS='--quick' for a smoke run, BENCH_ARGS='--help' for sizes and durations)"
 	@echo "make lint   - ruff, mypy (strict) and squawk (every forward migration)"
 	@echo "make db-down / clean"
@@ -82,7 +82,27 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $@
 
-bench: install-system venv $(VENV)/.bench-installed
+# The http section (issue 11) also needs wrk and the older Node.js backend's
+# packages (bench/baselines/node-backend): installed here only, never by test or demo.
+NODE_BASELINE := bench/baselines/node-backend
+
+install-bench-system:
+	@missing=""; \
+	dpkg-query -W -f='$${Status}' wrk 2>/dev/null | grep -q "install ok installed" || missing="$$missing wrk"; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: missing Debian packages:$$missing - install them as root (apt-get install$$missing)" >&2; exit 1; \
+	  fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(NODE_BASELINE)/node_modules/.installed: $(NODE_BASELINE)/package-lock.json | install-bench-system
+	cd $(NODE_BASELINE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: install-system install-bench-system venv $(VENV)/.bench-installed $(NODE_BASELINE)/node_modules/.installed
 	$(BIN)/python -m bench --database $(BENCH_DB) $(BENCH_ARGS)
 
 lint: venv

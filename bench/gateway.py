@@ -57,7 +57,7 @@ def run(url: str, *, calls: int) -> dict[str, Any]:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "chatmem", "serve", "--port", str(port), "--database-url", url,
-         "--pool-size", "2"],
+         "--pool-size", "2", "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:

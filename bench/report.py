@@ -19,6 +19,7 @@ RTT_TARGET_US = 500  # the modelled round trip the next target is set at
 OVER_BASELINE_RTT = 2.0
 # The online upgrade (issue 14, item 1): no probe may stall this long.
 UPGRADE_STALL_S = 1.0
+HTTP_OVER_OLDER = 1.0  # chatmem serve's req/s over the older Node.js backend's (issue 11)
 # How the terminal names the pgbench designs.
 SHORT_NAMES = {"chatmem": "chatmem", "baseline": "older", "bare": "limit", "table_insert": "+trigger"}
 
@@ -58,6 +59,15 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
             out["python_chatmem_over_baseline"] = _ratio(
                 py["chatmem"]["calls_per_s"], py["baseline"]["calls_per_s"]
             )
+    http = results.get("http")
+    if http and "figures" in http:
+        figs = http["figures"]
+        out["http_chatmem_over_older"] = {
+            n: _ratio(figs["chatmem"][n]["rps"], figs["older"][n]["rps"]) for n in figs["chatmem"]
+        }
+        out["http_p99_chatmem_over_older"] = {
+            n: _ratio(figs["chatmem"][n]["p99_ms"], figs["older"][n]["p99_ms"]) for n in figs["chatmem"]
+        }
     if "claim" in results:
         claim = results["claim"]
         sizes = sorted(int(s) for s in claim["chatmem"])
@@ -112,6 +122,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "pass": all(v >= OVER_BASELINE_RTT for v in at_target.values()),
                 }
             )
+    if "http" in results:
+        out += _http_targets(results)
     if "claim" in results:
         small, large = r["claim_sizes_compared"]
         out += [
@@ -200,6 +212,31 @@ def _upgrade_targets(up: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _http_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    http = results["http"]
+    speed = (
+        f"chatmem serve / older Node.js backend >= {HTTP_OVER_OLDER:g} in req/s at every connection"
+        " count (POST /api/chat/session, wrk)"
+    )
+    tail = "chatmem serve's p99 <= the older backend's at every connection count"
+    if "figures" not in http:
+        why = f"not measured: {http.get('skipped', '?')}"
+        return [{"target": speed, "value": why, "pass": False}, {"target": tail, "value": why, "pass": False}]
+    r = results["ratios"]
+    return [
+        {
+            "target": speed,
+            "value": r["http_chatmem_over_older"],
+            "pass": all(v >= HTTP_OVER_OLDER for v in r["http_chatmem_over_older"].values()),
+        },
+        {
+            "target": tail + " (ratio of p99s <= 1)",
+            "value": r["http_p99_chatmem_over_older"],
+            "pass": all(v <= 1 for v in r["http_p99_chatmem_over_older"].values()),
+        },
+    ]
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
@@ -218,6 +255,7 @@ def table(results: dict[str, Any]) -> str:
             ("accounts", _accounts_lines),
             ("spray", _spray_lines),
             ("upgrade", _upgrade_lines),
+            ("http", _http_lines),
         )
         if key in results
     ]
@@ -313,6 +351,32 @@ def _throughput_lines(results: dict[str, Any]) -> list[str]:
             f"(median {gw['http']['latency_median_ms']:.2f} ms) against chatmem.Client.create_session "
             f"{gw['client']['calls_per_s']:,.0f}/s (median {gw['client']['latency_median_ms']:.2f} ms): "
             f"ratio {gw['http_over_client']:.2f}, +{gw['added_ms']:.2f} ms per call"
+        )
+    return lines
+
+
+def _http_lines(results: dict[str, Any]) -> list[str]:
+    http = results["http"]
+    if "figures" not in http:
+        return [f"HTTP (issue 11): not measured: {http.get('skipped', '?')}"]
+    figs = http["figures"]
+    r = results["ratios"]
+    lines = [
+        "HTTP: POST /api/chat/session, a new guest per request (wrk, 1 thread, keep-alive; "
+        f"{http['round_seconds']:g} s x {http['rounds']} rounds per server, median round)",
+        f"  chatmem: {http['designs']['chatmem']}",
+        f"  older:   {http['designs']['older']}",
+        "  both on the same PostgreSQL, as the URL says (the embedded cluster: its Unix socket);",
+        "  CPU: the server's own processes per request (not PostgreSQL's, not wrk's)",
+        f"  {'conns':>5}  {'chatmem/s':>9}  {'p99 ms':>7}  {'CPU ms':>6}  {'older/s':>8}  {'p99 ms':>7}"
+        f"  {'CPU ms':>6}  {'c/older':>7}  {'p99 c/o':>7}",
+    ]
+    for n in figs["chatmem"]:
+        c, o = figs["chatmem"][n], figs["older"][n]
+        lines.append(
+            f"  {n:>5}  {c['rps']:>9,.0f}  {c['p99_ms']:>7.1f}  {c['server_cpu_ms_per_request']:>6.2f}"
+            f"  {o['rps']:>8,.0f}  {o['p99_ms']:>7.1f}  {o['server_cpu_ms_per_request']:>6.2f}"
+            f"  {r['http_chatmem_over_older'][n]:>7.2f}  {r['http_p99_chatmem_over_older'][n]:>7.2f}"
         )
     return lines
 

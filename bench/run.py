@@ -2,8 +2,8 @@
 
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
-Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray, upgrade) and writes
+Default sizes finish within about 20 minutes on 2 cores.  ``--only`` runs
+some sections (throughput, accounts, claim, spray, upgrade, http) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     # The online upgrade (issue 14, item 1): a generated legacy database of this many
     # sessions and messages, and a fifth as many Q&A pairs.
     "upgrade_sessions": legacy_data.FULL.sessions,
+    "http_connections": "1,8,32",
+    "http_seconds": 5.0,
+    "http_warmup": 2.0,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -72,8 +75,11 @@ QUICK: dict[str, Any] = {
     "rtt": "500,1000",
     "rtt_duration": None,
     "upgrade_sessions": 3000,
+    "http_connections": "1,8,32",
+    "http_seconds": 1.0,
+    "http_warmup": 1.0,
 }
-SECTIONS = ("throughput", "accounts", "claim", "spray", "upgrade")
+SECTIONS = ("throughput", "accounts", "claim", "spray", "upgrade", "http")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -174,6 +180,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "stays as it is (default Europe/Berlin)",
     )
     p.add_argument(
+        "--http-connections",
+        help="wrk connections for the http section, comma-separated (default 1,8,32)",
+    )
+    p.add_argument(
+        "--http-seconds",
+        type=float,
+        help="seconds of wrk per server, connection count and round in the http section (default 5)",
+    )
+    p.add_argument(
+        "--http-warmup", type=float, help="seconds of wrk warming each server up first (default 2)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="chatmem serve --workers in the http section (default: the machine's cores)",
+    )
+    p.add_argument(
         "--only",
         help=f"run only these sections, comma-separated ({', '.join(SECTIONS)}); "
         "results go to <date>.<sections>.json and latest.md is left alone",
@@ -269,6 +292,9 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
             total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
             total += min(args.baseline_claim_reps * size * 4e-7, args.claim_seconds) + 1
             previous = size
+    if "http" in args.sections:
+        runs_ = 2 * len(_ints(args.http_connections)) * args.rounds
+        total += 8 + 2 * (args.http_warmup + 0.5) + runs_ * (max(1, round(args.http_seconds)) + 1)
     if "spray" in args.sections:
         # Stopping the unbounded spray waits for every bcrypt in flight (about 67 ms each).
         unbounded_stop = args.spray_connections * 0.07 / (os.cpu_count() or 1)
@@ -349,6 +375,29 @@ def run_rtt(
     return out
 
 
+def run_http(args: argparse.Namespace, chatmem_url: str, baseline_url: str, progress: Progress) -> dict[str, Any]:
+    """chatmem serve against the older Node.js backend over HTTP (bench/http.py), or why not."""
+    from bench import http
+    from chatmem.gateway.server import default_workers
+
+    why_not = http.missing()
+    if why_not:
+        print(f"note: http section not measured: {why_not}", file=sys.stderr)
+        return {"skipped": why_not}
+    with tempfile.TemporaryDirectory(prefix="chatmem-bench-http-") as logs:
+        return http.run(
+            chatmem_url,
+            baseline_url,
+            connections=_ints(args.http_connections),
+            rounds=args.rounds,
+            seconds=args.http_seconds,
+            warmup=args.http_warmup,
+            workers=args.workers or default_workers(),
+            log_dir=Path(logs),
+            on_step=progress.step,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clients = _ints(args.clients)
@@ -384,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             "upgrade_sessions": args.upgrade_sessions,
             "upgrade_time_zone": args.upgrade_time_zone,
             "sections": args.sections,
+            "http_connections": _ints(args.http_connections),
+            "http_seconds": args.http_seconds,
             "pgbench": pgbench,
             "protocol": "prepared",
             "databases": [args.database, f"{args.database}_baseline"],
@@ -505,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["throughput"]["pgbouncer"] = pgbouncer.run(
                     server, urls, clients=max(clients), rounds=args.rounds, run_one=pgbench_run
                 )
+
+        if "http" in args.sections:
+            results["http"] = run_http(args, chatmem_url, baseline_url, progress)
 
         if "accounts" in args.sections:
             with progress.step(

@@ -150,6 +150,23 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         assert probe["table"] == table and probe["calls"] > 0 and probe["errors"] == 0
         assert probe["longest_s"] > 0 and probe["lock_wait_s"] >= 0
     assert "Online upgrade (issue 14)" in proc.stdout
+    # Issue 11: chatmem serve against the older Node.js backend over HTTP, where make bench
+    # installed the baseline (make test never does): else "not measured" and MISS.
+    http = data["http"]
+    from bench.http import missing
+
+    if missing() is None:
+        assert http["connections"] == [1, 8, 32] and http["workers"] >= 1
+        for design in ("chatmem", "older"):
+            for run in http["figures"][design].values():
+                assert _positive(run["rps"]) and _positive(run["p99_ms"]) and run["requests"] > 0
+                assert _positive(run["server_cpu_ms_per_request"])
+            assert sorted(http["figures"][design], key=int) == ["1", "8", "32"]
+        assert set(data["ratios"]["http_chatmem_over_older"]) == {"1", "8", "32"}
+        assert "HTTP: POST /api/chat/session" in proc.stdout
+    else:
+        assert http == {"skipped": missing()}
+        assert "HTTP (issue 11): not measured" in proc.stdout
 
     # Ratios and the targets, each PASS or MISS on the terminal.
     ratios = data["ratios"]
@@ -159,8 +176,9 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     for rtt_us in ("500", "1000"):
         assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
     # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
-    # 2 for the claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows, timestamps).
-    assert len(data["targets"]) == 15
+    # 2 for the claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows,
+    # timestamps), 2 for http (req/s and p99).
+    assert len(data["targets"]) == 17
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout

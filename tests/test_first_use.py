@@ -53,3 +53,40 @@ def test_the_first_command_sets_up_the_embedded_database_and_says_so_on_one_line
     assert again.returncode == 0, again.stderr
     assert "chatmem: " not in again.stderr, "set up once only"
     assert len(json.loads(again.stdout)) == 1
+
+
+def test_serve_on_a_new_machine_sets_up_the_embedded_database_then_serves(
+    empty_machine: dict[str, str],
+) -> None:
+    """``chatmem serve`` before ``db up``: it creates, starts and migrates the cluster first
+    (one line), and then answers, instead of starting and answering 503 for 30 s."""
+    import socket
+    import time
+    import uuid
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = subprocess.Popen([CHATMEM, "serve", "--port", str(port), "--workers", "1"], env=empty_machine,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert served.poll() is None, served.communicate()[1]
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/api/chat/session",
+                                    json={"userId": str(uuid.uuid4())}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "chatmem serve did not start"
+                time.sleep(0.2)
+        assert answer.status_code == 201, answer.text  # the first request already works
+    finally:
+        served.terminate()
+        stderr = served.communicate(timeout=30)[1]
+    setup = [line for line in stderr.splitlines() if line.startswith("chatmem: ")]
+    assert len(setup) == 1, stderr
+    for done in ("created the embedded PostgreSQL in", "started it", "created database chatmem", "migrated it"):
+        assert done in setup[0], setup[0]

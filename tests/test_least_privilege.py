@@ -264,10 +264,15 @@ def test_serve_warns_when_the_given_role_owns_the_tables(admin_url: str, scratch
             conn.execute("CREATE TABLE public.conversation_sessions (session_id text PRIMARY KEY)")
             conn.execute(sql.SQL("ALTER TABLE public.conversation_sessions OWNER TO {}").format(
                 sql.Identifier(owner)))
+            # An API to serve: serve refuses a database without one (tests/test_serve.py).
+            conn.execute("CREATE SCHEMA api")
+            conn.execute("CREATE FUNCTION api.ping() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA api TO {}").format(sql.Identifier(owner)))
             params = {**conninfo_to_dict(scratch_db), "user": owner, "password": password}
             stderr = serve_once(["--database-url", target.dict_to_url(params)], serve_env({}))
         finally:
             conn.execute("DROP TABLE IF EXISTS public.conversation_sessions")
+            conn.execute("DROP SCHEMA IF EXISTS api CASCADE")
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
     warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, stderr

@@ -21,6 +21,12 @@ SELECT r.rolname, r.rolsuper,
          ORDER BY c.relname <> 'conversation_sessions', c.relname LIMIT 1)
   FROM pg_roles r WHERE r.rolname = current_user
 """
+# The database, how many functions its api schema holds, and may this role use them?
+_API = """
+SELECT current_database(),
+       (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace('api')),
+       to_regnamespace('api') IS NOT NULL AND has_schema_privilege(to_regnamespace('api'), 'USAGE')
+"""
 _REMEDY = ("connect as a login role that is a member of chatmem_app only, e.g. "
            "CREATE ROLE chatmem_gateway LOGIN PASSWORD '...' IN ROLE chatmem_app (see docs/security.md)")
 
@@ -36,42 +42,72 @@ def serve(
         str | None, typer.Option("--database", "-d", metavar="NAME",
                                  help="Another database on the same server (e.g. chatmem_test).")
     ] = None,
-    pool_size: Annotated[int, typer.Option("--pool-size", metavar="N", help="Database connections at most.")] = 10,
+    pool_size: Annotated[int, typer.Option("--pool-size", metavar="N",
+                                           help="Database connections at most, in all workers together.")] = 10,
     no_prepare: Annotated[
         bool, typer.Option("--no-prepare", metavar=FLAG,
                            help="No server-side prepared statements (PgBouncer in transaction mode).")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", metavar="N", min=1,
+                                 help="Worker processes (default: the machine's cores); --pool-size is split "
+                                      "between them.")
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", metavar=FLAG,
+                           help="Log each request's method, path and status.")
+    ] = True,
 ) -> None:
     """Serve the older system's HTTP endpoints and the browser page.
 
     On the embedded cluster the gateway connects as chatmem_app_login, a member of
     chatmem_app only; a given URL's role is used as given (with a warning if it is a
-    superuser or owns the tables).
+    superuser or owns the tables).  It refuses to start, in one line, when that
+    database cannot be reached or has no chatmem API.  One worker process per core
+    by default, each with its share of --pool-size and of the auth rate limit.
 
     Example: chatmem serve --port 5000, then open http://127.0.0.1:5000/
     """
     try:
-        import uvicorn
-
-        from chatmem.gateway import create_app
+        from chatmem.gateway import server
     except ImportError:
         fail("the HTTP gateway is not installed", "pip install 'chatmem[http]'")
+    # On the embedded cluster app_url creates, starts and migrates it if need be.
     url = target.app_url("app", database_url, database=database)
+    _refuse_without_api(url)
     if database_url or target.external_url():
         _warn_if_privileged(url)
+    workers = workers or server.default_workers()
     # POST /api/auth/oidc: CHATMEM_BROKER_DATABASE_URL, else the embedded
     # cluster's chatmem_identity_broker_login, else none (the route says why).
     broker = target.broker_url(database_url, database=database)
-    app = create_app(url, pool_size=pool_size, prepare_threshold=None if no_prepare else 5,
-                     broker_conninfo=broker)
-    _log_gateway_events()
-    typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json)", err=True)
-    # The access log shows method, path and status: never a body or a header.
-    # proxy_headers=False: uvicorn would otherwise replace the client address
-    # with X-Forwarded-For for any peer on 127.0.0.1, so a local caller could
-    # dodge the per-address auth limit; the gateway decides which proxies to
-    # believe (CHATMEM_TRUSTED_PROXIES).
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    _log_gateway_events()  # here, and in each worker (chatmem.gateway.server)
+    typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json), "
+               f"{workers} worker{'s' if workers > 1 else ''}", err=True)
+    server.run(url, host=host, port=port, workers=workers, pool_size=pool_size,
+               prepare_threshold=None if no_prepare else 5, access_log=access_log, broker_conninfo=broker)
+
+
+def _refuse_without_api(url: str) -> None:
+    """Refuse to start, in one line, when the database cannot be reached or holds no chatmem API.
+
+    Started anyway, the gateway would answer every request 503 after waiting
+    for a connection (or 500 for a missing function): better to say why now.
+    """
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(_API).fetchone()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        fail(f"cannot serve: the database cannot be reached: {reason}",
+             "start the server, or check --database-url / DATABASE_URL")
+    name, functions, usable = row if row is not None else ("?", 0, False)
+    if not functions:
+        fail(f"cannot serve: database {name} has no chatmem API (no functions in schema api)",
+             "migrate it first, as its owner: chatmem migrate --database-url URL")
+    if not usable:
+        fail(f"cannot serve: this role may not use the chatmem API of database {name}",
+             "connect as a login role that is a member of chatmem_app (see docs/security.md)")
 
 
 def _log_gateway_events() -> None:
