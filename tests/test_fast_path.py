@@ -25,7 +25,9 @@ from gateway_server import running_gateway
 # Small, so that a chunked body past the limit is cheap to send.
 MAX_BODY = 4096
 FRESH = {"sessionId", "createdAt", "updatedAt", "id", "token", "refreshToken", "expiresAt"}
-COMPARED_HEADERS = ("content-type", "content-length", "allow", "retry-after", "location")
+COMPARED_HEADERS = ("content-type", "content-length", "allow", "retry-after", "location",
+                    "access-control-allow-origin", "access-control-expose-headers")
+ORIGIN = "https://app.example"
 
 
 def unique(prefix: str) -> str:
@@ -34,17 +36,19 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def apps(app_url: str) -> Iterator[dict[str, Any]]:
-    """The two apps (fast path on, and off) and their base URLs."""
-    old = os.environ.get("CHATMEM_MAX_BODY_BYTES")
-    os.environ["CHATMEM_MAX_BODY_BYTES"] = str(MAX_BODY)
+    """The two apps (fast path on, and off) and their base URLs; a small body limit, CORS on."""
+    settings = {"CHATMEM_MAX_BODY_BYTES": str(MAX_BODY), "CHATMEM_CORS_ORIGINS": ORIGIN}
+    old = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         fast_app = create_app(app_url, auth_rate_limit=0)
         reference_app = create_app(app_url, auth_rate_limit=0, fast_path=False)
     finally:
-        if old is None:
-            del os.environ["CHATMEM_MAX_BODY_BYTES"]
-        else:
-            os.environ["CHATMEM_MAX_BODY_BYTES"] = old
+        for name, value in old.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     with running_gateway(app_url, app=fast_app) as fast, running_gateway(app_url, app=reference_app) as reference:
         yield {"fast": fast, "reference": reference, "fast_app": fast_app, "reference_app": reference_app}
 
@@ -94,7 +98,9 @@ def test_the_fast_path_serves_the_six_chat_routes_and_passes_everything_else_on(
     assert fast.get(f"/api/chat/session/{sid}/messages?limit=5", headers=guest).status_code == 200
     assert fast.post(f"/api/chat/session/{sid}/qa", json={"question": "q", "answer": "a"},
                      headers=guest).status_code == 201
-    assert fast.get(f"/api/chat/session/{sid}/qa", headers=guest).status_code == 200
+    # Inside the CORS middleware: its answers carry the CORS headers.
+    read = fast.get(f"/api/chat/session/{sid}/qa", headers={**guest, "Origin": ORIGIN})
+    assert read.status_code == 200 and read.headers["access-control-allow-origin"] == ORIGIN
     assert served(apps) == before + 6
     # Not the fast path's: other routes, a wrong method, a trailing slash, HEAD.
     assert fast.get("/healthz").status_code == 200
@@ -169,6 +175,8 @@ def test_the_fast_path_answers_as_the_fastapi_routes_do(clients: tuple[httpx.Cli
         ("GET", "/api/chat/sessions", {"headers": {"Authorization": "Bearer not-a-token"}}),
         ("GET", "/api/chat/sessions", {"headers": {"Authorization": "Basic dXNlcjpwYXNz"}}),
         ("GET", "/api/chat/sessions?limit=abc", {"headers": as_guest}),
+        ("GET", "/api/chat/sessions", {"headers": {**as_guest, "Origin": ORIGIN}}),
+        ("GET", "/api/chat/sessions", {"headers": {"Origin": ORIGIN, "Authorization": "Token x"}}),
         # POST and GET .../messages
         ("POST", messages, {"headers": as_guest, "json": {"content": "hello"}}),
         ("POST", messages, {"headers": as_guest, "json": {"content": "again", "role": "user", "extra": 1}}),
