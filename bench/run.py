@@ -3,7 +3,7 @@
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
 Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray) and writes
+some sections (throughput, accounts, claim, spray, conversations) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
