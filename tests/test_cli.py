@@ -121,10 +121,11 @@ def test_guest_chats_then_registers_and_its_sessions_are_claimed(
     assert said["role"] == "assistant" and isinstance(said["id"], int)
     device.run("qa", sids[1], "Fees?", "None.")
 
+    # By last activity: the Q&A pair, then the messages, then a session never used.
     listed = device.json("sessions")
-    assert [s["session_id"] for s in listed] == sids[::-1]
-    assert [s["message_count"] for s in listed] == [0, 0, 2]
-    assert listed[2]["last_message"] == "Within 5 days."
+    assert [s["session_id"] for s in listed] == [sids[1], sids[0], sids[2]]
+    assert [s["message_count"] for s in listed] == [0, 2, 0]
+    assert listed[1]["last_message"] == "Within 5 days."
     human = device.run("sessions").stdout
     assert f"3 sessions of guest {guest}" in human
     assert "SESSION" in human and all(sid in human for sid in sids)

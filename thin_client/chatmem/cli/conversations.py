@@ -39,6 +39,8 @@ claim_app = typer.Typer(
     no_args_is_help=True,
 )
 
+# api.list_conversations's default page, for knowing whether a page was full.
+DEFAULT_PAGE = 50
 PAGE_HINT = "Ask for 1 to 200 conversations with --limit; page on with --before."
 CURSOR_HINT = ("pass --before as UPDATED_AT/SESSION_ID, as chatmem sessions prints it "
                "(or a time alone, e.g. 2026-11-30T12:00:00Z)")
@@ -113,7 +115,7 @@ def sessions(
         ["SESSION", "TITLE", "LAST ACTIVE", "MESSAGES", "LAST MESSAGE"],
         [[r.session_id, _one_line(r.title or "", 40), _when(r.updated_at), r.message_count,
           _one_line(r.last_message or "", 50)] for r in rows]))
-    if len(rows) == (limit or 50):
+    if len(rows) == (limit or DEFAULT_PAGE):
         page = [] if limit is None else ["--limit", str(limit)]
         typer.echo("")
         typer.echo("Next page: " + shlex.join(["chatmem", "sessions", *page, "--before", cursor(rows[-1])]))
