@@ -245,24 +245,7 @@ def test_parallel_deletes_and_a_sign_up_over_http_leave_each_session_deleted_onc
         with httpx.Client(base_url=base_url, timeout=30) as setup:
             sid = data(setup.post("/api/chat/session", headers=guest(gid)), 201)["sessionId"]
             data(setup.post(f"/api/chat/session/{sid}/messages", json={"content": "hi"}, headers=guest(gid)), 201)
-        barrier = threading.Barrier(7)
-        answers: list[httpx.Response] = []
-        lock = threading.Lock()
-
-        def call(n: int) -> None:
-            with httpx.Client(base_url=base_url, timeout=60) as client:
-                client.get("/healthz")  # the connection is open before the barrier
-                barrier.wait()
-                if n == 0:
-                    answer = client.post("/api/auth/register", json={
-                        "name": "Racer", "email": f"{gid}@example.test", "password": PASSWORD,
-                        "anonymousUserId": gid})
-                else:
-                    answer = client.delete(f"/api/chat/session/{sid}", headers=guest(gid))
-                with lock:
-                    answers.append(answer)
-
-        run_threads(7, call)
+        answers = race_round(base_url, gid, sid)
         register = next(a for a in answers if a.request.method == "POST")
         deletes = [a for a in answers if a.request.method == "DELETE"]
         migrated = data(register, 201)["migratedSessions"]
@@ -284,3 +267,26 @@ def test_parallel_deletes_and_a_sign_up_over_http_leave_each_session_deleted_onc
             assert str(left[0][0]) == register.json()["data"]["user"]["id"] and left[0][1:] == (False, 1)
             assert all(a.status_code == 403 for a in deletes), round_
     assert sum(outcomes.values()) == 4
+
+
+def race_round(base_url: str, gid: str, sid: str) -> list[httpx.Response]:
+    """A sign-up claiming ``gid`` and 6 DELETEs of ``sid`` as ``gid``, released together; every answer."""
+    barrier = threading.Barrier(7)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def call(n: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            client.get("/healthz")  # the connection is open before the barrier
+            barrier.wait()
+            if n == 0:
+                answer = client.post("/api/auth/register", json={
+                    "name": "Racer", "email": f"{gid}@example.test", "password": PASSWORD,
+                    "anonymousUserId": gid})
+            else:
+                answer = client.delete(f"/api/chat/session/{sid}", headers=guest(gid))
+            with lock:
+                answers.append(answer)
+
+    run_threads(7, call)
+    return answers
