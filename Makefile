@@ -16,6 +16,8 @@ export CHATMEM_DATA_DIR ?= $(CURDIR)/.chatmem/pgdata
 
 SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-pgtap postgresql-$(PG_MAJOR)-plpgsql-check \
                    libtap-parser-sourcehandler-pgtap-perl pgbouncer chromium
+# pg_cron, loaded by the embedded cluster for `chatmem retention schedule` (docs/operations/retention.md).
+SYSTEM_PACKAGES += postgresql-$(PG_MAJOR)-cron
 
 .PHONY: help install-system venv db-up db-down test test-pgtap test-pytest demo bench lint clean
 

@@ -187,9 +187,12 @@ def test_two_refreshes_with_one_token_revoke_every_token_of_the_login_every_time
 
 
 def slot_holders(conn: Conn) -> int:
+    # This database's slots only: advisory locks are per database, and other
+    # databases of a shared server hold slots of their own.
     row = conn.execute(
         f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        f" AND classid = {SLOT_CLASS}::oid AND objsubid = 2").fetchone()
+        f" AND classid = {SLOT_CLASS}::oid AND objsubid = 2"
+        f" AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()
     assert row is not None
     return int(row[0])
 

@@ -22,7 +22,9 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -41,10 +43,19 @@ MIN_MAJOR = 15
 # migrations) each is a member of; nothing else is granted to them.
 APP_LOGIN = "chatmem_app_login"
 ASSISTANT_LOGIN = "chatmem_assistant_login"
+# The gateway's second pool, for POST /api/auth/oidc: api.link_identity only
+# (chatmem_identity_broker is not in chatmem_app, nor the other way round).
+BROKER_LOGIN = "chatmem_identity_broker_login"
 LOGIN_ROLES: dict[str, tuple[str, ...]] = {
     APP_LOGIN: ("chatmem_app",),
     ASSISTANT_LOGIN: ("chatmem_app", "chatmem_assistant"),
+    BROKER_LOGIN: ("chatmem_identity_broker",),
 }
+# The login role pg_cron's retention job runs as (chatmem retention schedule),
+# made when a job is first scheduled: a member of chatmem_admin only, so the
+# job can purge guest data and nothing more.
+RETENTION_LOGIN = "chatmem_retention_login"
+RETENTION_GROUPS = ("chatmem_admin",)
 
 # Settings of the embedded cluster, rewritten into chatmem.conf (included by
 # postgresql.conf) before every start, so a newer chatmem updates an older
@@ -66,6 +77,20 @@ log_parameter_max_length = 0
 log_parameter_max_length_on_error = 0
 """
 INCLUDE_LINE = "include_if_exists = 'chatmem.conf'\n"
+
+# pg_cron (Debian's postgresql-15-cron), for `chatmem retention schedule`:
+# loaded at start when the machine has it (a library named in
+# shared_preload_libraries but missing would stop the server from starting).
+# Its extension and job table live in the ``postgres`` database, which always
+# exists; cron.schedule_in_database runs each job in the chatmem database it
+# names.  pg_cron runs a job through a libpq connection of its own: over the
+# private socket folder, where trust admits the job's login role.
+CRON_LIBRARY = "pg_cron"
+CRON_DATABASE = "postgres"
+CRON_SETTINGS = """shared_preload_libraries = 'pg_stat_statements,pg_cron'
+cron.database_name = '{database}'
+cron.host = '{socket_dir}'
+"""
 
 
 @dataclass(frozen=True)
@@ -249,28 +274,45 @@ def _initdb(cluster: Cluster, bindir: Path) -> None:
     )
 
 
-def _write_settings(cluster: Cluster) -> None:
-    """chatmem.conf with SERVER_SETTINGS, and postgresql.conf including it."""
+def has_cron(bindir: Path) -> bool:
+    """Does this PostgreSQL installation have pg_cron's library (postgresql-15-cron)?"""
+    return (bindir.parent / "lib" / f"{CRON_LIBRARY}.so").exists()
+
+
+def _write_settings(cluster: Cluster, bindir: Path) -> None:
+    """chatmem.conf with SERVER_SETTINGS (and CRON_SETTINGS when pg_cron is installed),
+    and postgresql.conf including it."""
     main_conf = cluster.data_dir / "postgresql.conf"
     if INCLUDE_LINE not in main_conf.read_text():
         with main_conf.open("a") as conf:
             conf.write("\n# chatmem's own settings\n" + INCLUDE_LINE)
     ours = cluster.data_dir / "chatmem.conf"
-    ours.write_text(SERVER_SETTINGS)
+    text = SERVER_SETTINGS
+    if has_cron(bindir):
+        # A later line wins: this one replaces SERVER_SETTINGS' library list.
+        text += CRON_SETTINGS.format(database=CRON_DATABASE, socket_dir=cluster.socket_dir)
+    ours.write_text(text)
     user = _server_user()
     if user:
         shutil.chown(ours, user=user, group=None)
 
 
-def up(cluster: Cluster | None = None) -> Cluster:
-    """Start the cluster (creating it on first use); a running one is reused."""
+def up(cluster: Cluster | None = None, announce: Callable[[str], None] | None = None) -> Cluster:
+    """Start the cluster (creating it on first use); a running one is reused.
+
+    A running cluster started by an older chatmem without pg_cron, on a
+    machine that now has it, is restarted once to load it, and ``announce``
+    (by default a line on stderr) says so.
+    """
     cluster = cluster or configured()
     if is_running(cluster):
+        if _cron_missing(cluster):
+            _restart_for_cron(cluster, announce)
         return cluster
     bindir = find_bindir()
     if not (cluster.data_dir / "PG_VERSION").exists():
         _initdb(cluster, bindir)
-    _write_settings(cluster)
+    _write_settings(cluster, bindir)
     _prepare_dir(cluster.socket_dir, 0o700)
     options = f"-p {cluster.port} -k {cluster.socket_dir}"
     _run(
@@ -287,6 +329,44 @@ def up(cluster: Cluster | None = None) -> Cluster:
             raise SetupError(f"PostgreSQL did not accept connections; see {cluster.log_file}")
         time.sleep(0.1)
     return cluster
+
+
+def _cron_missing(cluster: Cluster) -> bool:
+    """Does the running cluster lack pg_cron while the machine has it?"""
+    with _connect_admin(cluster) as conn:
+        row = conn.execute(
+            "SELECT %s = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))",
+            [CRON_LIBRARY]).fetchone()
+    return not (row and row[0]) and has_cron(find_bindir())
+
+
+def _restart_for_cron(cluster: Cluster, announce: Callable[[str], None] | None) -> None:
+    """Rewrite chatmem.conf and restart the running cluster, so that it loads pg_cron.
+
+    A library in shared_preload_libraries loads only at server start.  The
+    restart is ``fast``: open sessions are ended, as by any restart.
+    """
+    bindir = find_bindir()
+    _write_settings(cluster, bindir)
+    line = f"chatmem: restarting the embedded PostgreSQL in {cluster.data_dir} once, to load pg_cron"
+    if announce is None:
+        print(line, file=sys.stderr)
+    else:
+        announce(line)
+    options = f"-p {cluster.port} -k {cluster.socket_dir}"
+    _run(
+        _as_server_user([
+            str(bindir / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
+            "-o", options, "-m", "fast", "-w", "-t", "60", "restart",
+        ]),
+        "restarting PostgreSQL",
+        cluster,
+    )
+    deadline = time.monotonic() + 30
+    while not is_running(cluster):
+        if time.monotonic() > deadline:
+            raise SetupError(f"PostgreSQL did not accept connections; see {cluster.log_file}")
+        time.sleep(0.1)
 
 
 def down(cluster: Cluster | None = None, mode: str = "fast") -> bool:
@@ -317,6 +397,7 @@ def ensure_login_roles(cluster: Cluster, database: str) -> None:
     with conn:
         row = conn.execute(
             "SELECT to_regnamespace('api') IS NOT NULL AND to_regrole('chatmem_assistant') IS NOT NULL"
+            "   AND to_regrole('chatmem_identity_broker') IS NOT NULL"
         ).fetchone()
         if not row or not row[0]:
             raise SetupError(

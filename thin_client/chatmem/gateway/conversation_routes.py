@@ -223,7 +223,7 @@ async def preview_claim(request: Request, x_anonymous_user_id: AnonymousUserId =
     return ok([claim_preview(r) for r in rows])
 
 
-@router.get("/api/account/claims", tags=["auth"], operation_id="claim_receipt",
+@router.get("/api/account/claims", tags=["account"], operation_id="claim_receipt",
             response_model=ClaimReceiptAnswer,
             responses=document.responses(functions=["claim_receipt"], has_input=True, bearer=True))
 async def claims(

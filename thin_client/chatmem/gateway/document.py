@@ -183,7 +183,7 @@ OWN_CODES = {
     "22021": "a NUL byte or invalid UTF-8 in text",
     "body_too_large": "the body is larger than CHATMEM_MAX_BODY_BYTES (1 MiB by default)",
     "too_many_requests": "more than CHATMEM_AUTH_RATE_LIMIT (30) requests a minute from this address to "
-                         "register, login and refresh together",
+                         "register, login, refresh, reset requests and OIDC sign-ins together",
     "internal": "a failure of the gateway (a bug): report it",
     "unavailable": "the database cannot be reached or its connections are all busy",
 }

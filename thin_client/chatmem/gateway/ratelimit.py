@@ -1,7 +1,8 @@
 """A per-client-address limit on the auth routes: 429 with Retry-After before any database work.
 
 The guarantee: at most ``limit`` requests to register, login and refresh
-from one client address are let through in any 60 seconds, however many
+(and, since issue 13, password reset requests and OIDC sign-ins) from one
+client address are let through in any 60 seconds, however many
 arrive at once.  Refused requests are not counted (they cost nothing
 downstream), so a client that keeps asking still gets ``limit`` a minute.
 
@@ -50,7 +51,10 @@ WINDOW: Final = 60.0
 MAX_ADDRESSES: Final = 10_000
 """Addresses counted at once, at most: about 560 bytes each at the default limit, 5.6 MB in all."""
 
-AUTH_PATHS: Final = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/refresh"})
+AUTH_PATHS: Final = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/refresh",
+                              # Accounts (issue 13): each mints a secret (a reset
+                              # token, a sign-in) for whoever asks.
+                              "/api/auth/password/reset-request", "/api/auth/oidc"})
 """The limited routes.  Not logout: it hashes nothing, looks up one token like
 every authenticated route, and refusing it would keep a token alive that its
 owner wants revoked."""
@@ -240,7 +244,7 @@ class AuthRateLimit:
                 refusal = envelope(
                     429, "too_many_requests",
                     f"too many auth requests from this address: at most {self.limiter.limit} a minute "
-                    "to register, login and refresh together",
+                    "to register, login, refresh, reset requests and OIDC sign-ins together",
                     f"Try again in {retry_after} s (Retry-After).", {"Retry-After": str(retry_after)})
                 await refusal(scope, receive, send)
                 return
