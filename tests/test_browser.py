@@ -85,6 +85,10 @@ def item(page: Page, session_id: str) -> Any:
     return page.locator(f'#conversations li[data-session-id="{session_id}"]')
 
 
+def title_box(page: Page) -> Any:
+    return page.get_by_role("textbox", name="Title", exact=True)
+
+
 def current_session(page: Page) -> str:
     return str(page.locator('#conversations button.open[aria-current="true"]').get_attribute("data-session-id"))
 
@@ -221,9 +225,9 @@ def test_conversations_are_titled_renamed_deleted_and_paged(
     # Rename, with markup that must stay text.
     hostile = '<img src=x onerror="window.pwned=1">Parcel'
     row.get_by_role("button", name="Rename").click()
-    expect(page.get_by_label("Title")).to_be_focused()
-    page.get_by_label("Title").fill(hostile)
-    page.get_by_label("Title").press("Enter")
+    expect(title_box(page)).to_be_focused()
+    title_box(page).fill(hostile)
+    title_box(page).press("Enter")
     expect(item(page, session_id).locator(".title")).to_have_text(hostile)
     assert page.locator("#conversations img").count() == 0
     assert page.evaluate("window.pwned") is None
@@ -232,28 +236,36 @@ def test_conversations_are_titled_renamed_deleted_and_paged(
 
     # A title the server refuses: its message and hint, and nothing changed.
     item(page, session_id).get_by_role("button", name="Rename").click()
-    page.get_by_label("Title").fill("x" * 200)
+    title_box(page).fill("x" * 200)
     page.evaluate("document.querySelector('.rename-form input').maxLength = 1000")
-    page.get_by_label("Title").fill("x" * 201)
-    page.get_by_label("Title").press("Enter")
+    title_box(page).fill("x" * 201)
+    title_box(page).press("Enter")
     expect(page.locator("#notice")).to_have_class("error")
     expect(page.locator("#notice")).to_contain_text("200")
     assert "p_" not in page.locator("#notice").inner_text()
-    page.get_by_label("Title").press("Escape")
+    title_box(page).press("Escape")
     expect(item(page, session_id).locator(".title")).to_have_text(hostile)
     assert admin.execute("SELECT title FROM conversation_sessions WHERE session_id = %s",
                          [session_id]).fetchone() == (hostile,)
 
-    # An empty title clears it.
     item(page, session_id).get_by_role("button", name="Rename").click()
-    page.get_by_label("Title").fill("")
+    title_box(page).fill("Parcel tracking")
     page.get_by_role("button", name="Save").click()
-    expect(item(page, session_id).locator(".title")).to_have_text("Untitled conversation")
-
-    # Delete: a dismissed confirmation deletes nothing; an accepted one deletes it.
-    write_new(page, "A second conversation")
+    expect(item(page, session_id).locator(".title")).to_have_text("Parcel tracking")
+    write_new(page, "Can I pay by bank transfer?")
     other_id = current_session(page)
     expect(conversation_buttons(page)).to_have_count(2)
+    screenshot(page, "4-conversations-desktop.png")
+
+    # An empty title clears it.
+    item(page, session_id).get_by_role("button", name="Rename").click()
+    title_box(page).fill("")
+    page.get_by_role("button", name="Save").click()
+    expect(item(page, session_id).locator(".title")).to_have_text("Untitled conversation")
+    assert admin.execute("SELECT title FROM conversation_sessions WHERE session_id = %s",
+                         [session_id]).fetchone() == (None,)
+
+    # Delete: a dismissed confirmation deletes nothing; an accepted one deletes it.
     page.once("dialog", lambda d: d.dismiss())
     item(page, session_id).get_by_role("button", name="Delete").click()
     expect(conversation_buttons(page)).to_have_count(2)
@@ -285,7 +297,6 @@ def test_conversations_are_titled_renamed_deleted_and_paged(
     expect(page.locator("#more-conversations")).to_be_hidden()
     titles = page.locator("#conversations .title").all_inner_texts()
     assert titles == [f"Topic {n:02d}" for n in reversed(range(25))]
-    screenshot(page, "4-conversations-desktop.png")
 
 
 def write_new(page: Page, text: str) -> None:
