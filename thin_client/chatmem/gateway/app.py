@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 
 from chatmem import __version__
 from chatmem.gateway import document, errors
+from chatmem.gateway.conversation_routes import router as conversation_router
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
 from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
@@ -70,6 +71,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(router)
+    app.include_router(conversation_router)
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
@@ -80,7 +82,7 @@ def create_app(
     origins = [o.strip() for o in os.environ.get("CHATMEM_CORS_ORIGINS", "").split(",") if o.strip()]
     if origins:
         # Retry-After is not a CORS-safelisted response header: a page reads it only if exposed.
-        app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST"],
+        app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"],
                            expose_headers=["Retry-After"])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -103,7 +105,7 @@ class EnvelopedCORS(CORSMiddleware):
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         return errors.envelope(400, "bad_request", refused[:1].lower() + refused[1:],
                                "Serve the page from an origin listed in CHATMEM_CORS_ORIGINS, "
-                               "with GET or POST and only the documented headers.", headers)
+                               "with GET, POST, PATCH or DELETE and only the documented headers.", headers)
 
 
 def _env_int(name: str, default: int) -> int:
