@@ -154,6 +154,14 @@ RAISES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
         ("list_conversations", ("22023",)),
         ("preview_claim", ("22023", "28000")),
         ("claim_receipt", ("28000",)),
+        # Account lifecycle (issue 13).
+        ("change_password", ("22023", "25001", "28000", "28P01", "CM001", "CM004")),
+        ("request_password_reset", ("22023", "25001")),
+        ("reset_password", ("22023", "25001", "28000", "CM004")),
+        ("logout_everywhere", ("25001", "28000")),
+        ("export_user_data", ("28000",)),
+        ("delete_account", ("25001", "28000", "28P01", "CM001", "CM004")),
+        ("link_identity", ("22023", "23505", "25001", "42501")),
     )
 })
 
@@ -208,6 +216,18 @@ NAMES: Final[Mapping[str, Words]] = MappingProxyType({
     "p_dry_run": Words("dry run", "dry run"),
     "api.register_user": Words("POST /api/auth/register", "chatmem register"),
     "api.login": Words("POST /api/auth/login", "chatmem login"),
+    # Account lifecycle (issue 13).
+    "p_current_password": Words("currentPassword", "the current password"),
+    "p_new_password": Words("newPassword", "the new password"),
+    "p_reset_token": Words("resetToken", "the reset token"),
+    "p_provider": Words("idToken: iss", "the identity provider"),
+    "p_subject": Words("idToken: sub", "the identity provider's subject"),
+    "api.change_password": Words("POST /api/auth/password", "chatmem passwd"),
+    "api.request_password_reset": Words("POST /api/auth/password/reset-request", "a password reset request"),
+    "api.reset_password": Words("POST /api/auth/password/reset", "a password reset"),
+    "api.logout_everywhere": Words("POST /api/auth/logout-everywhere", "chatmem logout --everywhere"),
+    "api.delete_account": Words("DELETE /api/account", "chatmem account delete"),
+    "api.link_identity": Words("POST /api/auth/oidc", "a sign-in through an identity provider"),
 })
 
 _LOG_IN_AGAIN = Words("Log in again: POST /api/auth/login.", "Log in again: chatmem login --email EMAIL.")
@@ -273,6 +293,26 @@ HINTS: Final[Mapping[str, Words]] = MappingProxyType({
     "Pass the updated_at and the session_id of the last row you hold, together.": Words(
         "Send before and beforeId together: the updatedAt and the sessionId of the last row you hold.",
         "Pass --before as UPDATED_AT/SESSION_ID, as chatmem sessions prints it."),
+    # Account lifecycle (issue 13).
+    "This account signs in through an identity provider and has no password; set one with "
+    "api.request_password_reset.": Words(
+        "This account signs in through an identity provider and has no password; set one with "
+        "POST /api/auth/password/reset-request.",
+        "This account signs in through an identity provider and has no password; set one through "
+        "a password reset (the product's \"forgot password\" link)."),
+    "Give your current password, or reset it with api.request_password_reset.": Words(
+        "Send your current password as currentPassword, or reset it with POST /api/auth/password/reset-request.",
+        "Give your current password, or reset it through the product's \"forgot password\" link."),
+    "Ask for a new one with api.request_password_reset.": Words(
+        "Ask for a new one with POST /api/auth/password/reset-request.",
+        "Ask for a new one through the product's \"forgot password\" link."),
+    "Sign in to that account with its password; linking by email needs "
+    "chatmem_settings.link_identity_by_email.": Words(
+        "Sign in to that account with its password (POST /api/auth/login).",
+        "Sign in to that account with its password: chatmem login --email EMAIL."),
+    "Pass NULL, with a token from a sign-in of the last 5 minutes.": Words(
+        "Send no password, with a token from a sign-in of the last 5 minutes (POST /api/auth/oidc).",
+        "Give no password (--yes), after signing in again through the identity provider."),
 })
 
 _LEADING_NAME = re.compile(r"(?:api\.|p_)[a-z_]+\b")

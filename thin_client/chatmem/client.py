@@ -28,6 +28,7 @@ from chatmem.models import (
     ClaimPreviewItem,
     ClaimReceiptItem,
     Conversation,
+    IdentitySignIn,
     Login,
     Message,
     NewSession,
@@ -224,6 +225,81 @@ class Client:
         return cast("str | None", self._one(
             "require_guest", scalar_row, {"anonymous_user_id": anonymous_user_id}, {},
         ))
+
+    # -- account lifecycle ---------------------------------------------------
+
+    def change_password(self, token: str | None, current_password: str | None, new_password: str | None) -> bool:
+        """Change the token's user's password (``api.change_password``); True.
+
+        Every other login of the user is revoked; this token stays valid.
+        Raises NotAuthorized, InvalidInput, InvalidCredentials (wrong current
+        password, counted as a failed login), TooManyLoginAttempts, HashingBusy,
+        WrongIsolation.
+        """
+        return bool(self._one("change_password", scalar_row, {
+            "token": token, "current_password": current_password, "new_password": new_password}, {}))
+
+    def request_password_reset(self, email: str | None) -> str:
+        """A single-use reset token to send to ``email`` (``api.request_password_reset``).
+
+        The same shape for an email without an account (it resets nothing).
+        Raises InvalidInput, WrongIsolation.
+        """
+        return cast("str", self._one("request_password_reset", scalar_row, {"email": email}, {}))
+
+    def reset_password(self, reset_token: str | None, new_password: str | None) -> UUID:
+        """Set a new password with a reset token (``api.reset_password``); the user id.
+
+        Every login of the user is revoked.  Raises InvalidInput, NotAuthorized
+        (unknown, expired or used token), HashingBusy, WrongIsolation.
+        """
+        return cast("UUID", self._one("reset_password", scalar_row, {
+            "reset_token": reset_token, "new_password": new_password}, {}))
+
+    def logout_everywhere(self, token: str | None) -> int:
+        """Revoke every login of the token's user, this one included (``api.logout_everywhere``).
+
+        Returns how many logins were live.  Raises NotAuthorized, WrongIsolation.
+        """
+        return int(self._one("logout_everywhere", scalar_row, {"token": token}, {}))
+
+    def export_user_data(self, token: str | None) -> dict[str, Any]:
+        """Everything stored about the token's user, as one JSON document (``api.export_user_data``).
+
+        Raises NotAuthorized.
+        """
+        return cast("dict[str, Any]", self._one("export_user_data", scalar_row, {"token": token}, {}))
+
+    def delete_account(self, token: str | None, password: str | None) -> int:
+        """Erase the token's user and everything theirs (``api.delete_account``); sessions erased.
+
+        ``password`` is None for an account made through an identity provider
+        (then the token must come from a sign-in of the last 5 minutes).
+        Raises NotAuthorized, InvalidCredentials, TooManyLoginAttempts,
+        HashingBusy, WrongIsolation.
+        """
+        return int(self._one("delete_account", scalar_row, {"token": token, "password": password}, {}))
+
+    def link_identity(
+        self,
+        provider: str,
+        subject: str,
+        email: str,
+        name: str | None,
+        *,
+        anonymous_user_id: str | None = None,
+    ) -> IdentitySignIn:
+        """Sign in (or sign up) through a provider whose ID token the caller verified (``api.link_identity``).
+
+        ``provider`` and ``subject`` are the token's ``iss`` and ``sub``.  The
+        client's role must be a member of chatmem_identity_broker.  Raises
+        InvalidInput, EmailTaken, WrongIsolation, ForbiddenSession (not a broker).
+        """
+        return self._one(
+            "link_identity", class_row(IdentitySignIn),
+            {"provider": provider, "subject": subject, "email": email, "name": name},
+            {"anonymous_user_id": anonymous_user_id},
+        )
 
     # -- guest data ----------------------------------------------------------
 

@@ -41,9 +41,13 @@ MIN_MAJOR = 15
 # migrations) each is a member of; nothing else is granted to them.
 APP_LOGIN = "chatmem_app_login"
 ASSISTANT_LOGIN = "chatmem_assistant_login"
+# The gateway's second pool, for POST /api/auth/oidc: api.link_identity only
+# (chatmem_identity_broker is not in chatmem_app, nor the other way round).
+BROKER_LOGIN = "chatmem_identity_broker_login"
 LOGIN_ROLES: dict[str, tuple[str, ...]] = {
     APP_LOGIN: ("chatmem_app",),
     ASSISTANT_LOGIN: ("chatmem_app", "chatmem_assistant"),
+    BROKER_LOGIN: ("chatmem_identity_broker",),
 }
 
 # Settings of the embedded cluster, rewritten into chatmem.conf (included by
@@ -317,6 +321,7 @@ def ensure_login_roles(cluster: Cluster, database: str) -> None:
     with conn:
         row = conn.execute(
             "SELECT to_regnamespace('api') IS NOT NULL AND to_regrole('chatmem_assistant') IS NOT NULL"
+            "   AND to_regrole('chatmem_identity_broker') IS NOT NULL"
         ).fetchone()
         if not row or not row[0]:
             raise SetupError(

@@ -137,3 +137,16 @@ class ClaimReceiptItem:
     anonymous_user_id: str
     method: str
     claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class IdentitySignIn:
+    """``api.link_identity``: the account signed in through a provider (``created`` when new),
+    its tokens, and how many guest sessions it claimed."""
+
+    user_id: UUID
+    created: bool
+    migrated_sessions: int
+    token: str
+    refresh_token: str
+    expires_at: datetime

@@ -57,6 +57,27 @@ def app_url(role: AppRole = "app", explicit: str | None = None, *, database: str
     return cluster.url(name, user=EMBEDDED_LOGIN[role])
 
 
+BROKER_URL_ENV = "CHATMEM_BROKER_DATABASE_URL"
+
+
+def broker_url(explicit: str | None = None, *, database: str | None = None) -> str | None:
+    """The URL for the gateway's identity-provider sign-ins (api.link_identity), or None for none.
+
+    ``CHATMEM_BROKER_DATABASE_URL`` (a login role in chatmem_identity_broker)
+    when set; else, on the embedded cluster, its ``chatmem_identity_broker_login``;
+    with ``--database-url`` or ``DATABASE_URL`` and no broker URL: None (the
+    route then answers 503: the gateway's own role must not be a broker).
+    """
+    url = os.environ.get(BROKER_URL_ENV) or None
+    if url is not None:
+        return with_database(url, database) if database else url
+    if explicit or external_url():
+        return None
+    cluster, name = ready_embedded(database or embedded.default_database())
+    embedded.ensure_login_roles(cluster, name)
+    return cluster.url(name, user=embedded.BROKER_LOGIN)
+
+
 def ready_embedded(database: str, announce: Callable[[str], None] | None = None) -> tuple[embedded.Cluster, str]:
     """The embedded cluster, made, started and migrated as far as ``database`` needs.
 

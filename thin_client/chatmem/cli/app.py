@@ -8,7 +8,7 @@ import typer
 
 from chatmem import migrate as migrations
 from chatmem import target
-from chatmem.cli import chat, conversations, db
+from chatmem.cli import accounts, chat, conversations, db
 from chatmem.cli.output import EXIT_USAGE, FLAG, OneLineErrors, emit_json, fail, guarded
 from chatmem.cli.serve import serve
 
@@ -36,6 +36,8 @@ app.command(rich_help_panel=ACCOUNT)(chat.register)
 app.command(rich_help_panel=ACCOUNT)(chat.login)
 app.command(rich_help_panel=ACCOUNT)(chat.logout)
 app.command(rich_help_panel=ACCOUNT)(chat.whoami)
+app.command(rich_help_panel=ACCOUNT)(accounts.passwd)
+app.add_typer(accounts.account_app, name="account", rich_help_panel=ACCOUNT)
 app.add_typer(db.app, name="db", rich_help_panel=DATABASE)
 app.command(rich_help_panel="HTTP")(guarded(serve))
 

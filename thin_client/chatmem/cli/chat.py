@@ -271,19 +271,40 @@ def login(
 
 
 @guarded
-def logout(json_out: JsonOpt = False) -> None:
+def logout(
+    everywhere: Annotated[
+        bool, typer.Option("--everywhere", metavar=FLAG,
+                           help="Sign the account out on every device (every login), this one included.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Log out: revoke the tokens and act as this device's guest again.
 
-    Example: chatmem logout
+    Example: chatmem logout --everywhere
     """
     st = state.load()
     revoked = False
+    revoked_logins: int | None = None
+    if everywhere and not st.logged_in:
+        fail("not logged in: there is no account to sign out everywhere",
+             hint="log in first: chatmem login --email EMAIL")
     if st.logged_in:
         with _client() as client:
-            revoked = client.logout(st.token)
+            if everywhere:
+                count, _ = _with_token(client, st, client.logout_everywhere)
+                revoked_logins, revoked = count, count > 0
+            else:
+                revoked = client.logout(st.token)
         state.save(st.logged_out())
     if json_out:
-        emit_json({"was_logged_in": st.logged_in, "revoked": revoked, "guest_id": st.guest_id})
+        answer: dict[str, object] = {"was_logged_in": st.logged_in, "revoked": revoked, "guest_id": st.guest_id}
+        if revoked_logins is not None:
+            answer["revoked_logins"] = revoked_logins
+        emit_json(answer)
+    elif revoked_logins is not None:
+        logins = "login was" if revoked_logins == 1 else "logins were"
+        typer.echo(f"Logged out {_who(st)} everywhere: {revoked_logins} {logins} signed out; "
+                   f"acting as guest {st.guest_id} again.")
     elif st.logged_in:
         typer.echo(f"Logged out {_who(st)}; acting as guest {st.guest_id} again.")
     else:

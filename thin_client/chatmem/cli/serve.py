@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import psycopg
@@ -58,7 +59,12 @@ def serve(
     url = target.app_url("app", database_url, database=database)
     if database_url or target.external_url():
         _warn_if_privileged(url)
-    app = create_app(url, pool_size=pool_size, prepare_threshold=None if no_prepare else 5)
+    # POST /api/auth/oidc: CHATMEM_BROKER_DATABASE_URL, else the embedded
+    # cluster's chatmem_identity_broker_login, else none (the route says why).
+    broker = target.broker_url(database_url, database=database)
+    app = create_app(url, pool_size=pool_size, prepare_threshold=None if no_prepare else 5,
+                     broker_conninfo=broker)
+    _log_gateway_events()
     typer.echo(f"chatmem gateway on http://{host}:{port}/ (OpenAPI: /openapi.json)", err=True)
     # The access log shows method, path and status: never a body or a header.
     # proxy_headers=False: uvicorn would otherwise replace the client address
@@ -66,6 +72,17 @@ def serve(
     # dodge the per-address auth limit; the gateway decides which proxies to
     # believe (CHATMEM_TRUSTED_PROXIES).
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _log_gateway_events() -> None:
+    """The gateway's own log (chatmem.gateway: failures, and in development reset tokens) on stderr at INFO."""
+    gateway_log = logging.getLogger("chatmem.gateway")
+    if not gateway_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        gateway_log.addHandler(handler)
+        gateway_log.setLevel(logging.INFO)
+        gateway_log.propagate = False
 
 
 def _warn_if_privileged(url: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -15,10 +15,11 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 
 from chatmem import __version__
-from chatmem.gateway import document, errors
+from chatmem.gateway import account_routes, document, errors
 from chatmem.gateway.conversation_routes import router as conversation_router
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
+from chatmem.gateway.oidc import Provider
 from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
 from chatmem.gateway.routes import router
 
@@ -28,6 +29,8 @@ STATIC = files("chatmem.gateway") / "static"
 def create_app(
     conninfo: str, *, pool_size: int = 10, prepare_threshold: int | None = 5,
     auth_rate_limit: int | None = None, trusted_proxies: Iterable[str] | None = None,
+    broker_conninfo: str | None = None, oidc_providers: str | Sequence[Provider] | None = None,
+    reset_mail_hook: str | None = None,
 ) -> FastAPI:
     """The gateway on ``conninfo``; ``prepare_threshold=None`` for transaction-mode poolers.
 
@@ -36,6 +39,14 @@ def create_app(
     else 30).  ``trusted_proxies``: the IPs and CIDRs (and ``unix``) whose
     X-Forwarded-For is believed (default: CHATMEM_TRUSTED_PROXIES, comma
     separated, else none).  See chatmem.gateway.ratelimit.
+
+    Accounts (chatmem.gateway.account_routes): ``broker_conninfo`` connects as
+    a member of chatmem_identity_broker for POST /api/auth/oidc (default:
+    CHATMEM_BROKER_DATABASE_URL, else none: the route answers 503);
+    ``oidc_providers`` the accepted identity providers (default:
+    CHATMEM_OIDC_PROVIDERS, see chatmem.gateway.oidc); ``reset_mail_hook``
+    where reset tokens go (default: CHATMEM_RESET_MAIL_HOOK, see
+    chatmem.gateway.mailhook).
     """
     if auth_rate_limit is None:
         auth_rate_limit = _env_int("CHATMEM_AUTH_RATE_LIMIT", 30)
@@ -56,9 +67,11 @@ def create_app(
         )
         await pool.open()
         app.state.api = Api(pool)
+        await account_routes.open_broker(app)
         try:
             yield
         finally:
+            await account_routes.close_broker(app)
             await pool.close()
 
     app = FastAPI(
@@ -72,6 +85,10 @@ def create_app(
     errors.install(app)
     app.include_router(router)
     app.include_router(conversation_router)
+    app.include_router(account_routes.router)
+    account_routes.configure(
+        app, broker_conninfo=broker_conninfo or os.environ.get("CHATMEM_BROKER_DATABASE_URL") or None,
+        oidc_providers=oidc_providers, reset_mail_hook=reset_mail_hook, prepare_threshold=prepare_threshold)
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
@@ -84,7 +101,7 @@ def create_app(
         # Retry-After is not a CORS-safelisted response header: a page reads it only if exposed.
         app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"],
-                           expose_headers=["Retry-After"])
+                           expose_headers=["Retry-After", "Content-Disposition"])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False)

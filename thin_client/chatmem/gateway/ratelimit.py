@@ -50,7 +50,10 @@ WINDOW: Final = 60.0
 MAX_ADDRESSES: Final = 10_000
 """Addresses counted at once, at most: about 560 bytes each at the default limit, 5.6 MB in all."""
 
-AUTH_PATHS: Final = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/refresh"})
+AUTH_PATHS: Final = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/refresh",
+                              # Accounts (issue 13): each mints a secret (a reset
+                              # token, a sign-in) for whoever asks.
+                              "/api/auth/password/reset-request", "/api/auth/oidc"})
 """The limited routes.  Not logout: it hashes nothing, looks up one token like
 every authenticated route, and refusing it would keep a token alive that its
 owner wants revoked."""
