@@ -441,9 +441,7 @@ $("delete-account").addEventListener("submit", async (event) => {
     // A new guest: nothing on this browser points at the erased account.
     newGuest();
     guestId = store.getItem("anonymousUserId");
-    const n = typeof data === "number" ? data : Object.values(data || {}).find((v) => typeof v === "number");
-    await leave(n === undefined ? "Your account was deleted."
-      : `Your account was deleted, with ${plural(n, "conversation", "conversations")}.`);
+    await leave(`Your account was deleted, with ${plural(data.erasedSessions, "conversation", "conversations")}.`);
   } catch (e) { complain(e); }
 });
 
