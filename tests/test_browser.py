@@ -125,8 +125,12 @@ def test_the_first_words_a_guest_types_are_kept(
     page.goto(base_url)
     # Straight away, before any "New conversation": the box is there and works.
     expect(page.locator("#composer")).to_be_visible()
-    page.fill("#message", "Hello, is anyone there?")
-    page.click("#composer button[type=submit]")
+    # The visitor just types: the box has the focus.
+    expect(page.locator("#message")).to_be_focused()
+    page.keyboard.type("Hello, is anyone there?")
+    # An impatient double Enter: one conversation, one message.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
     expect(page.locator("#messages li")).to_have_text(["Hello, is anyone there?"])
     expect(conversation_buttons(page)).to_have_count(1)
     expect(conversation_buttons(page).first).to_have_attribute("aria-current", "true")
