@@ -43,6 +43,12 @@ ROUTES = {
     ("post", "/api/auth/refresh"): ["refresh"],
     ("post", "/api/auth/logout"): ["logout"],
     ("get", "/healthz"): ["schema_version"],
+    # Conversations a person manages (issue 12).
+    ("patch", "/api/chat/session/{session_id}"): ["require_user", "require_guest", "rename_session"],
+    ("delete", "/api/chat/session/{session_id}"): ["require_user", "require_guest", "delete_session"],
+    ("get", "/api/chat/conversations"): ["require_user", "require_guest", "list_conversations"],
+    ("get", "/api/chat/claim-preview"): ["preview_claim"],
+    ("get", "/api/account/claims"): ["claim_receipt"],
 }
 
 
@@ -142,7 +148,9 @@ def test_the_document_says_validation_is_400_and_auth_is_optional(document: dict
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "An access token from login, register or refresh."}}
     for method, path, operation in operations(document):
-        if path.startswith("/api/chat") or path == "/api/auth/logout":
+        # The claim preview acts for the guest header only: signing up is what it previews.
+        if (path.startswith("/api/chat") and path != "/api/chat/claim-preview") or path in (
+                "/api/auth/logout", "/api/account/claims"):
             assert operation["security"] == [{"bearer": []}, {}], (method, path)
         else:
             assert "security" not in operation, (method, path)
