@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from chatmem.api_errors import ForbiddenSession
 from chatmem.gateway import document, errors
 from chatmem.gateway.bodies import (
     CLAIM_PATTERN,
@@ -359,9 +360,17 @@ async def oidc_sign_in(request: Request, body: OidcBody) -> JSONResponse:
                                {"Retry-After": str(errors.UNAVAILABLE_RETRY_AFTER)})
     request.state.names = {"p_email": "idToken: email", "p_name": "idToken: name",
                            "p_anonymous_user_id": "anonymousUserId"}
-    row = await broker.one("link_identity", class_row(IdentitySignIn), {
-        "provider": identity.issuer, "subject": identity.subject, "email": identity.email, "name": identity.name,
-    }, {"anonymous_user_id": body.anonymousUserId})
+    try:
+        row = await broker.one("link_identity", class_row(IdentitySignIn), {
+            "provider": identity.issuer, "subject": identity.subject, "email": identity.email,
+            "name": identity.name,
+        }, {"anonymous_user_id": body.anonymousUserId})
+    except ForbiddenSession as exc:
+        # PostgreSQL's own refusal: the broker URL names a role outside the broker group.
+        raise ForbiddenSession(
+            exc.sqlstate, "the gateway's identity-broker connection may not sign people in",
+            "Set CHATMEM_BROKER_DATABASE_URL to a login role in chatmem_identity_broker (docs/security.md).",
+        ) from exc
     return ok({
         "user": {"id": str(row.user_id)}, "created": row.created, "token": row.token,
         "refreshToken": row.refresh_token, "expiresAt": iso(row.expires_at),
