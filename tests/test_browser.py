@@ -210,6 +210,8 @@ def test_guest_chat_survives_a_reload_and_sign_up_and_shows_on_another_profile(
     assert open_conversation(other, 1) == "How do refunds work?"
     other.locator("#conversations button.open").nth(0).click()
     expect(other.locator("#messages li")).to_have_text(["Can I change my plan?", "From monthly to yearly"])
+    other.get_by_text("Account", exact=True).click()
+    expect(other.locator("#delete-account")).to_be_visible()
     screenshot(other, "3-second-profile-desktop.png")
 
     guest_ctx.close()
