@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from gateway_server import running_gateway
+from helpers import settings_changed
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -355,6 +356,30 @@ def test_a_signed_in_person_downloads_their_data_and_deletes_their_account(
     assert admin.execute("SELECT count(*) FROM users WHERE id = %s", [user_id]).fetchone() == (0,)
     assert admin.execute("SELECT count(*) FROM conversation_sessions WHERE user_id = %s",
                          [user_id]).fetchone() == (0,)
+
+
+def test_the_allowance_counts_down_and_a_refused_turn_keeps_its_text(
+        context: BrowserContext, base_url: str, admin_url: str, admin: psycopg.Connection[Any]) -> None:
+    with settings_changed(admin_url, guest_messages_per_day=2):
+        page = context.new_page()
+        page.goto(base_url)
+        expect(page.locator("#allowance")).to_have_text("2 messages left today")
+        write(page, "One")
+        expect(page.locator("#allowance")).to_have_text("1 message left today")
+        write(page, "Two")
+        expect(page.locator("#allowance")).to_have_text("0 messages left today")
+        session_id = current_session(page)
+
+        page.fill("#message", "Three")
+        page.press("#message", "Enter")
+        notice = page.locator("#notice")
+        expect(notice).to_have_class("error")
+        expect(notice).to_contain_text(" — ")  # the message, then the hint
+        assert "api." not in notice.inner_text() and "p_" not in notice.inner_text()
+        expect(page.locator("#message")).to_have_value("Three")  # to send again later
+        expect(page.locator("#messages li")).to_have_text(["One", "Two"])
+        assert admin.execute("SELECT count(*) FROM conversation_messages WHERE session_id = %s",
+                             [session_id]).fetchone() == (2,)
 
 
 def test_a_wrong_password_shows_the_servers_message(context: BrowserContext, base_url: str) -> None:
