@@ -2,7 +2,7 @@
 -- how each is declared, who may execute and create what, and that the
 -- application role can call the API and touch no table.
 BEGIN;
-SELECT plan(194);
+SELECT plan(198);
 SELECT tests.fast_hashing();
 
 -- The public surface, exactly.
@@ -36,9 +36,10 @@ INSERT INTO surface VALUES
     ('logout_everywhere',      ARRAY['text']),
     ('link_identity',          ARRAY['text', 'text', 'text', 'text', 'text']),
     ('export_user_data',       ARRAY['text']),
-    ('delete_account',         ARRAY['text', 'text']);
+    ('delete_account',         ARRAY['text', 'text']),
+    ('get_allowance',          ARRAY['text']);
 
--- ---------------------------------------------------------------- declarations (1 + 3 x 29 + 14)
+-- ---------------------------------------------------------------- declarations (1 + 3 x 30 + 14)
 SELECT functions_are('api', ARRAY(SELECT name FROM surface),
     'schema api holds exactly the public functions');
 
@@ -193,7 +194,7 @@ SELECT throws_ok(
     '42501', 'permission denied for function dblink_connect',
     'nor open any outbound connection with dblink');
 
--- ---------------------------------------------------------------- api as chatmem_app (29)
+-- ---------------------------------------------------------------- api as chatmem_app (30)
 SELECT is((api.create_or_get_session('priv-s1', 'priv-guest-1', '{"k": 1}')).metadata,
     '{"k": 1, "anonymousUserId": "priv-guest-1"}'::jsonb, 'as chatmem_app: create_or_get_session works');
 SELECT cmp_ok(api.add_message('priv-s1', 'priv-guest-1', 'user', 'hello'), '>', 0::bigint,
@@ -206,6 +207,8 @@ SELECT is(ARRAY(SELECT question || answer FROM api.get_qa_pairs('priv-s1', 'priv
     'as chatmem_app: get_qa_pairs works');
 SELECT is(ARRAY(SELECT session_id::text FROM api.list_sessions('priv-guest-1')), ARRAY['priv-s1'],
     'as chatmem_app: list_sessions works');
+SELECT is((SELECT row(used, allowed)::text FROM api.get_allowance('priv-guest-1')), '(1,20)',
+    'as chatmem_app: get_allowance works');
 SELECT is(ARRAY(SELECT session_id FROM api.preview_claim('priv-guest-1')), ARRAY['priv-s1'],
     'as chatmem_app: preview_claim works');
 SELECT user_id AS reg_user, token AS reg_token, migrated_sessions AS reg_migrated

@@ -1,7 +1,7 @@
 -- api.add_message: append to a session the caller owns; roles, who may write assistant/system turns,
--- content limits, 42501, P0002, 22023.
+-- content limits, 42501, P0002, 22023, and message allowances (CM003).
 BEGIN;
-SELECT plan(56);
+SELECT plan(72);
 SELECT tests.fast_hashing();
 SELECT FROM tests.register('alice');
 SELECT FROM tests.register('bob');
@@ -151,6 +151,52 @@ SELECT FROM api.create_or_get_session('am-bob', tests.id_of('bob')::text);
 DELETE FROM public.users WHERE id = tests.id_of('bob');
 SELECT throws_ok($$SELECT api.add_message('am-bob', NULL, 'user', 'x')$$,
     '42501', 'session am-bob belongs to someone else', 'no one may add to a deleted user''s session');
+
+-- ---------------------------------------------------------------- message allowances: CM003
+-- Time is moved by ageing created_at; the settings change is rolled back with the test.
+UPDATE public.chatmem_settings SET guest_messages_per_day = 2, user_messages_per_day = 3;
+SELECT FROM tests.guest_session('am-quota', 'am-q1');
+SELECT FROM tests.guest_session('am-quota', 'am-q2');
+SELECT lives_ok($$SELECT api.add_message('am-q1', 'am-quota', 'user', 'one')$$, 'a guest''s first user turn is allowed');
+SELECT lives_ok($$SELECT api.add_message('am-q2', 'am-quota', 'user', 'two')$$,
+    'its second, in another session of the guest, is allowed');
+SELECT lives_ok($$SELECT api.add_message('am-q2', 'am-quota', 'assistant', 'an answer')$$,
+    'an assistant turn is never counted nor refused');
+SELECT FROM tests.backdate('am-q2');
+SELECT throws_ok($$SELECT api.add_message('am-q1', 'am-quota', 'user', 'three')$$,
+    'CM003', NULL, 'the third user turn of the guest in 24 hours is CM003');
+SELECT throws_like($$SELECT api.add_message('am-q2', 'am-quota', 'user', 'three')$$,
+    'guest am-quota has sent 2 messages in the last 24 hours, the allowance is 2; the next message is allowed at '
+    || to_char((now() + interval '24 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ', in %% seconds',
+    'the message says when the next turn is allowed: when the older turn leaves the window');
+SELECT is(tests.hint_of($$SELECT api.add_message('am-q1', 'am-quota', 'user', 'three')$$),
+    'Sign up for more messages, or wait until then; the allowance is chatmem_settings.guest_messages_per_day.',
+    'the refusal carries a HINT');
+SELECT is(pg_temp.messages('am-q1') + pg_temp.messages('am-q2'), 3, 'a refused turn writes nothing');
+SELECT ok(pg_temp.updated('am-q2') < now(), 'a refused turn bumps no session');
+SELECT throws_ok($$SELECT api.add_message('am-alice', 'am-quota', 'user', 'x')$$,
+    '42501', 'session am-alice belongs to someone else', 'over its allowance, another''s session is still 42501');
+SELECT throws_ok($$SELECT api.add_message('am-none', 'am-quota', 'user', 'x')$$,
+    'P0002', 'session am-none does not exist', 'and an unknown session still P0002');
+UPDATE public.conversation_messages SET created_at = now() - interval '24 hours 1 second'
+ WHERE session_id = 'am-q1';
+SELECT lives_ok($$SELECT api.add_message('am-q2', 'am-quota', 'user', 'three')$$,
+    'once a turn is older than 24 hours, the next is allowed');
+SELECT lives_ok($$SELECT api.add_message('am-open', NULL, 'user', 'nobody is counted')$$,
+    'a caller with no identity is not counted');
+
+-- A user's allowance counts the turns of every session the user owns.
+SELECT FROM tests.register('carol');
+SELECT FROM api.create_or_get_session('am-carol', tests.id_of('carol')::text);
+SELECT lives_ok($$SELECT api.add_message('am-carol', tests.id_of('carol')::text, 'user', 'c' || i) FROM generate_series(1, 3) AS i$$,
+    'a user sends user_messages_per_day turns');
+SELECT throws_ok($$SELECT api.add_message('am-carol', tests.id_of('carol')::text, 'user', 'c4')$$,
+    'CM003', NULL, 'and the next is CM003');
+SELECT is(tests.hint_of($$SELECT api.add_message('am-carol', tests.id_of('carol')::text, 'user', 'c4')$$),
+    'Wait until then; the allowance is chatmem_settings.user_messages_per_day.', 'a user''s hint');
+UPDATE public.chatmem_settings SET user_messages_per_day = NULL;
+SELECT lives_ok($$SELECT api.add_message('am-carol', tests.id_of('carol')::text, 'user', 'c4')$$,
+    'user_messages_per_day NULL: no limit');
 
 SELECT * FROM finish();
 ROLLBACK;

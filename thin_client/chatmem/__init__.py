@@ -6,6 +6,7 @@ through :class:`chatmem.Client`.
 """
 
 from chatmem.api_errors import (
+    AllowanceUsedUp,
     ChatmemError,
     EmailTaken,
     ForbiddenSession,
@@ -24,6 +25,7 @@ from chatmem.models import Login, Message, NewSession, QAPair, Registration, Ses
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllowanceUsedUp",
     "ChatmemError",
     "Client",
     "EmailTaken",

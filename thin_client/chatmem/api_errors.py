@@ -79,6 +79,21 @@ class GuestSessionLimit(ChatmemError):
     """CM002: this guest opened too many sessions recently."""
 
 
+class AllowanceUsedUp(ChatmemError):
+    """CM003: the caller sent its allowance of user turns in the last 24 hours; the message says when
+    the next is allowed (:attr:`retry_after` is that many seconds)."""
+
+    # The SQL API's message ends "..., in N seconds": the wait, as the
+    # database's clock counts it at the refusal.
+    _IN_SECONDS = re.compile(r"\bin (\d+) seconds?\Z")
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds until the next user turn is allowed (from the message; the registry's default if absent)."""
+        found = self._IN_SECONDS.search(self.message)
+        return max(1, int(found.group(1))) if found else super().retry_after
+
+
 class HashingBusy(ChatmemError):
     """CM004: too many passwords are being hashed at once; retry in a moment (nothing was checked)."""
 
@@ -114,6 +129,9 @@ CODES: Final[Mapping[str, Code]] = MappingProxyType({
         # a promise; a refused retry is cheap (no bcrypt, no failure counted).
         Code("CM001", "too_many_login_attempts", TooManyLoginAttempts, 429, retry_after=60),
         Code("CM002", "guest_session_limit", GuestSessionLimit, 429, retry_after=60),
+        # CM003 says when the next turn is allowed: Retry-After is that wait
+        # (AllowanceUsedUp.retry_after); 60 only for a message that lacks it.
+        Code("CM003", "message_allowance_used_up", AllowanceUsedUp, 429, retry_after=60),
         # The server is busy, not the caller wrong: 503 with Retry-After.  A
         # bcrypt takes about 0.1 s and hash_wait is 1 s by default: 1 second.
         Code("CM004", "hashing_busy", HashingBusy, 503, retry_after=1),
@@ -140,7 +158,7 @@ RAISES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
         ("logout", ()),
         ("require_user", ("28000",)),
         ("require_guest", ("22023", "28000")),
-        ("add_message", ("22023", "42501", "P0002")),
+        ("add_message", ("22023", "25001", "42501", "P0002", "CM003")),
         ("get_messages", ("22023", "42501", "P0002")),
         ("add_qa_pair", ("22023", "42501", "P0002")),
         ("get_qa_pairs", ("22023", "42501", "P0002")),
@@ -162,6 +180,8 @@ RAISES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
         ("export_user_data", ("28000",)),
         ("delete_account", ("25001", "28000", "28P01", "CM001", "CM004")),
         ("link_identity", ("22023", "23505", "25001", "42501")),
+        # message allowances (issue 12)
+        ("get_allowance", ("22023",)),
     )
 })
 
@@ -228,6 +248,8 @@ NAMES: Final[Mapping[str, Words]] = MappingProxyType({
     "api.logout_everywhere": Words("POST /api/auth/logout-everywhere", "chatmem logout --everywhere"),
     "api.delete_account": Words("DELETE /api/account", "chatmem account delete"),
     "api.link_identity": Words("POST /api/auth/oidc", "a sign-in through an identity provider"),
+    # message allowances (issue 12)
+    "api.add_message": Words("POST /api/chat/session/{session_id}/messages", "chatmem say"),
 })
 
 _LOG_IN_AGAIN = Words("Log in again: POST /api/auth/login.", "Log in again: chatmem login --email EMAIL.")
@@ -313,6 +335,15 @@ HINTS: Final[Mapping[str, Words]] = MappingProxyType({
     "Pass NULL, with a token from a sign-in of the last 5 minutes.": Words(
         "Send no password, with a token from a sign-in of the last 5 minutes (POST /api/auth/oidc).",
         "Give no password (--yes), after signing in again through the identity provider."),
+    # message allowances (issue 12)
+    "Sign up for more messages, or wait until then; the allowance is chatmem_settings.guest_messages_per_day.": Words(
+        "Sign up for more messages (POST /api/auth/register), or wait until then (Retry-After).",
+        "Sign up for more messages (chatmem register), or wait until then; "
+        "the allowance is chatmem_settings.guest_messages_per_day."),
+    "Wait until then; the allowance is chatmem_settings.user_messages_per_day.": Words(
+        "Wait until then (Retry-After); GET /api/chat/allowance shows what is left.",
+        "Wait until then (chatmem allowance shows what is left); "
+        "the allowance is chatmem_settings.user_messages_per_day."),
 })
 
 _LEADING_NAME = re.compile(r"(?:api\.|p_)[a-z_]+\b")
@@ -365,6 +396,7 @@ __all__ = [
     "HINTS",
     "NAMES",
     "RAISES",
+    "AllowanceUsedUp",
     "ChatmemError",
     "Code",
     "EmailTaken",

@@ -25,6 +25,7 @@ from chatmem import target
 from chatmem.api_errors import from_psycopg
 from chatmem.calls import api_query, json_arg
 from chatmem.models import (
+    Allowance,
     ClaimPreviewItem,
     ClaimReceiptItem,
     Conversation,
@@ -332,7 +333,7 @@ class Client:
         """Append a message (``api.add_message``); returns its id.
 
         ``role`` is user, assistant or system.  Raises InvalidInput, NotFound,
-        ForbiddenSession.
+        ForbiddenSession, AllowanceUsedUp (a user turn past the caller's allowance).
         """
         return int(self._one(
             "add_message", scalar_row,
@@ -432,6 +433,16 @@ class Client:
         ``since`` keeps those made at or after it.  Raises NotAuthorized.
         """
         return self._rows("claim_receipt", class_row(ClaimReceiptItem), {"token": token}, {"since": since})
+
+    # -- message allowances (issue 12) ----------------------------------------
+
+    def get_allowance(self, user_id: str | None) -> Allowance:
+        """The caller's user turns of the last 24 hours and its allowance (``api.get_allowance``).
+
+        ``allowed`` None is no limit.  Raises InvalidInput.  ``add_message``
+        raises AllowanceUsedUp (CM003) once ``used`` reaches ``allowed``.
+        """
+        return self._one("get_allowance", class_row(Allowance), {"user_id": user_id}, {})
 
     # -- plumbing ----------------------------------------------------------
 

@@ -150,3 +150,18 @@ class IdentitySignIn:
     token: str
     refresh_token: str
     expires_at: datetime
+
+
+# -- message allowances (issue 12) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """``api.get_allowance``: user turns sent in the last 24 hours, the allowance, when the oldest leaves.
+
+    ``allowed`` None is no limit; ``resets_at`` None when no turn is counted.
+    """
+
+    used: int
+    allowed: int | None
+    resets_at: datetime | None

@@ -8,7 +8,7 @@ import typer
 
 from chatmem import migrate as migrations
 from chatmem import target
-from chatmem.cli import accounts, chat, conversations, db
+from chatmem.cli import accounts, allowance, chat, conversations, db
 from chatmem.cli.output import EXIT_USAGE, FLAG, OneLineErrors, emit_json, fail, guarded
 from chatmem.cli.serve import serve
 
@@ -32,6 +32,7 @@ app.add_typer(conversations.claim_app, name="claim", rich_help_panel=ACCOUNT)
 app.command(rich_help_panel=CONVERSATIONS)(chat.say)
 app.command(rich_help_panel=CONVERSATIONS)(chat.history)
 app.command(rich_help_panel=CONVERSATIONS)(chat.qa)
+app.command(rich_help_panel=CONVERSATIONS)(allowance.allowance)
 app.command(rich_help_panel=ACCOUNT)(chat.register)
 app.command(rich_help_panel=ACCOUNT)(chat.login)
 app.command(rich_help_panel=ACCOUNT)(chat.logout)

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 
 from chatmem import __version__
-from chatmem.gateway import account_routes, document, errors
+from chatmem.gateway import account_routes, allowance, document, errors
 from chatmem.gateway.conversation_routes import router as conversation_router
 from chatmem.gateway.database import Api
 from chatmem.gateway.limits import BodyLimit
@@ -89,6 +89,7 @@ def create_app(
     account_routes.configure(
         app, broker_conninfo=broker_conninfo or os.environ.get("CHATMEM_BROKER_DATABASE_URL") or None,
         oidc_providers=oidc_providers, reset_mail_hook=reset_mail_hook, prepare_threshold=prepare_threshold)
+    app.include_router(allowance.router)
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.

@@ -171,6 +171,21 @@ class HealthAnswer(BaseModel):
     data: Health
 
 
+# -- message allowances (issue 12) ----------------------------------------------------
+
+
+class Allowance(BaseModel):
+    used: int = Field(description="User turns sent in the last 24 hours.")
+    allowed: int | None = Field(description="How many the caller may send in 24 hours; null: no limit.")
+    resetsAt: datetime | None = Field(
+        description="When the oldest counted turn leaves the 24-hour window; null when none is counted.")
+
+
+class AllowanceAnswer(BaseModel):
+    success: Literal[True]
+    data: Allowance
+
+
 # -- statuses ------------------------------------------------------------------------
 
 # What the gateway itself answers, by code.
@@ -197,6 +212,8 @@ SQLSTATE_MEANS = {
     "P0002": "no session with that id",
     "CM001": "too many failed logins for this email: wait for the window to pass",
     "CM002": "this guest opened too many sessions in the last hour",
+    "CM003": "the caller sent its allowance of messages in the last 24 hours: Retry-After says when the "
+             "next is allowed",
     "CM004": "too many passwords are being hashed at once: retry shortly (nothing was checked)",
 }
 TITLES = {400: "Invalid request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmem.models import Login, Message, NewSession, QAPair, Registration, Session, Tokens
+from chatmem.models import Allowance, Login, Message, NewSession, QAPair, Registration, Session, Tokens
 
 
 def iso(value: Any) -> str | None:
@@ -63,3 +63,10 @@ def message(row: Message) -> dict[str, Any]:
 
 def qa_pair(row: QAPair) -> dict[str, Any]:
     return {"id": row.id, "question": row.question, "answer": row.answer, "createdAt": iso(row.created_at)}
+
+
+# -- message allowances (issue 12) ----------------------------------------------------
+
+
+def allowance(row: Allowance) -> dict[str, Any]:
+    return {"used": row.used, "allowed": row.allowed, "resetsAt": iso(row.resets_at)}
