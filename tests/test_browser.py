@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from gateway_server import running_gateway
 from helpers import settings_changed
@@ -36,8 +36,8 @@ IN_README = {"2-signed-up-phone.png": "signed-up-phone.png",
 # Chromium keeps calling home without these; this network refuses it.
 FLAGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PASSWORD = "correct horse"
 
 
@@ -293,8 +293,8 @@ def test_conversations_are_titled_renamed_deleted_and_paged(
     # 25 conversations: a page of 20, then "More conversations" brings the rest.
     guest_id = page.evaluate("localStorage.getItem('anonymousUserId')")
     for n in range(25):
-        (sid,) = admin.execute("SELECT session_id FROM api.create_session(%s)", [guest_id]).fetchone() or ()
-        admin.execute("SELECT api.rename_session(%s, %s, %s)", [sid, guest_id, f"Topic {n:02d}"])
+        admin.execute("SELECT api.rename_session(session_id, %s, %s) FROM api.create_session(%s)",
+                      [guest_id, f"Topic {n:02d}", guest_id])
     page.reload()
     expect(conversation_buttons(page)).to_have_count(20)
     expect(page.locator("#claim-preview")).to_have_text("Sign up to keep these 25 conversations.")
@@ -335,7 +335,7 @@ def test_a_signed_in_person_downloads_their_data_and_deletes_their_account(
     assert download.value.suggested_filename.endswith(".json")
 
     # A wrong password: the server's message and hint, and the account is still there.
-    (user_id,) = admin.execute("SELECT id FROM users WHERE email = %s", [address]).fetchone() or ()
+    user_id = admin.execute("SELECT id FROM users WHERE email = %s", [address]).fetchall()[0][0]
     page.once("dialog", lambda d: d.accept())
     page.fill("#delete-account input[name=password]", "not the password")
     page.click("#delete-account button[type=submit]")
