@@ -150,6 +150,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "pass": r["spray_over_no_spray"] >= 0.5,
             }
         )
+    if "conversations" in results:
+        conv = results["conversations"]
+        small, large = conv["sizes"][0], conv["sizes"][-1]
+        out.append(
+            {
+                "target": f"a list_conversations page at {large:,} sessions <= 2x one at {small:,}"
+                " (first page, and a page from the middle)",
+                "value": conv["largest_over_smallest"],
+                "pass": all(v <= 2 for v in conv["largest_over_smallest"].values()),
+            }
+        )
     return out
 
 
@@ -170,6 +181,7 @@ def table(results: dict[str, Any]) -> str:
             ("claim", _claim_lines),
             ("accounts", _accounts_lines),
             ("spray", _spray_lines),
+            ("conversations", _conversations_lines),
         )
         if key in results
     ]
@@ -306,6 +318,24 @@ def _accounts_lines(results: dict[str, Any]) -> list[str]:
         f"(+{acc['login_overhead_ms']:.2f}); paired with the crypt() beside each call: "
         f"+{acc['register_overhead_paired_ms']:.2f} and +{acc['login_overhead_paired_ms']:.2f}"
     ]
+
+
+def _conversations_lines(results: dict[str, Any]) -> list[str]:
+    conv = results["conversations"]
+    lines = [
+        f"Conversations: one {conv['page']}-row page of api.list_conversations per user "
+        f"(median / p95 ms over {conv['reps']}; rows loaded in {conv['load_s']:.1f} s)"
+    ]
+    for size in conv["sizes"]:
+        pages = conv["pages"][str(size)]
+        lines.append(
+            f"  {size:>9,} sessions: first page {pages['first']['median_ms']:.3f} / "
+            f"{pages['first']['p95_ms']:.3f}, a page from the middle {pages['middle']['median_ms']:.3f} / "
+            f"{pages['middle']['p95_ms']:.3f}"
+        )
+    ratio = conv["largest_over_smallest"]
+    lines.append(f"  largest / smallest: first page {ratio['first']:.2f}x, middle {ratio['middle']:.2f}x")
+    return lines
 
 
 def _spray_lines(results: dict[str, Any]) -> list[str]:

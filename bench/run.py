@@ -3,7 +3,7 @@
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
 Default sizes finish within about 15 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray) and writes
+some sections (throughput, accounts, claim, spray, conversations) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from bench import accounts, claim, env, gateway, report, spray, throughput
+from bench import accounts, claim, conversations, env, gateway, report, spray, throughput
 from bench.progress import Progress
 from chatmem import embedded, target
 
@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "spray_warmup": 2.0,
     "rtt": "500,1000",
     "rtt_duration": 12,
+    "conversation_sizes": "100,10000",
+    "conversation_reps": 300,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -68,8 +70,10 @@ QUICK: dict[str, Any] = {
     "spray_warmup": 0.3,
     "rtt": "500,1000",
     "rtt_duration": None,
+    "conversation_sizes": "100,2000",
+    "conversation_reps": 30,
 }
-SECTIONS = ("throughput", "accounts", "claim", "spray")
+SECTIONS = ("throughput", "accounts", "claim", "spray", "conversations")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -156,6 +160,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="seconds of pgbench per design, client count and round-trip time, split into the "
         "rounds (default 12; with --transactions, that count instead)",
+    )
+    p.add_argument(
+        "--conversation-sizes",
+        help="sessions of each user whose list_conversations page is timed, comma-separated "
+        "(default 100,10000)",
+    )
+    p.add_argument(
+        "--conversation-reps", type=int, help="timed pages per user and kind of page (default 300)"
     )
     p.add_argument(
         "--only",
@@ -247,6 +259,8 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
             total += claim.populate_seconds(size - previous) + args.claim_reps * 0.002 + 2
             total += min(args.baseline_claim_reps * size * 4e-7, args.claim_seconds) + 1
             previous = size
+    if "conversations" in args.sections:
+        total += sum(_ints(args.conversation_sizes)) * 0.0002 + 2 + args.conversation_reps * 0.004
     if "spray" in args.sections:
         # Stopping the unbounded spray waits for every bcrypt in flight (about 67 ms each).
         unbounded_stop = args.spray_connections * 0.07 / (os.cpu_count() or 1)
@@ -352,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             "spray_warmup_s": args.spray_warmup,
             "rtt_us": _ints(args.rtt),
             "rtt_duration_s": args.rtt_duration,
+            "conversation_sizes": _ints(args.conversation_sizes),
+            "conversation_reps": args.conversation_reps,
             "sections": args.sections,
             "pgbench": pgbench,
             "protocol": "prepared",
@@ -504,6 +520,16 @@ def main(argv: list[str] | None = None) -> int:
                 max_seconds=args.claim_seconds,
                 on_step=progress.step,
             )
+
+        if "conversations" in args.sections:
+            sizes_ = _ints(args.conversation_sizes)
+            with progress.step(
+                f"conversations: a page of list_conversations at {', '.join(f'{n:,}' for n in sizes_)} sessions",
+                sum(sizes_) * 0.0002 + 2 + args.conversation_reps * 0.004,
+            ):
+                results["conversations"] = conversations.run(
+                    chatmem_url, sizes=sizes_, reps=args.conversation_reps
+                )
 
         results["pg_stat_statements"] = {
             "chatmem": pg_stat_top(chatmem_url),

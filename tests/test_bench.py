@@ -133,6 +133,16 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         assert _positive(data["ratios"][key])
     assert "Login spray (issue 10)" in proc.stdout
 
+    # Issue 12: one list_conversations page per user, at the smallest and the largest size.
+    conv = data["conversations"]
+    assert conv["sizes"] == [100, 2000] and conv["reps"] == 30
+    for size in ("100", "2000"):
+        for kind in ("first", "middle"):
+            page = conv["pages"][size][kind]
+            assert page["p95_ms"] >= page["median_ms"] >= page["min_ms"] > 0
+    assert all(_positive(v) for v in conv["largest_over_smallest"].values())
+    assert "Conversations: one 50-row page of api.list_conversations" in proc.stdout
+
     # Ratios and the targets, each PASS or MISS on the terminal.
     ratios = data["ratios"]
     for key in ("chatmem_over_baseline", "chatmem_over_bare", "chatmem_over_table_insert",
@@ -141,8 +151,8 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     for rtt_us in ("500", "1000"):
         assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
     # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
-    # 2 for the claim, 2 for accounts, 1 for the spray.
-    assert len(data["targets"]) == 9
+    # 2 for the claim, 2 for accounts, 1 for the spray, 1 for conversations.
+    assert len(data["targets"]) == 10
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout

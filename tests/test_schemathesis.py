@@ -60,6 +60,10 @@ HOOKS = Path(__file__).parent / "schemathesis_hooks.py"
 PASSWORD = "fuzz-password-1"
 # The gateway's operations: 11, and 5 for conversations (issue 12).
 OPERATIONS = 16
+# Cases each run must generate, on average per operation: fewer than
+# --max-examples * 2 phases, since an operation with little input (the claim
+# preview reads one header) has few distinct cases to make.
+MIN_CASES_PER_OPERATION = 90
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,7 @@ expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429,
 def test_fuzzed_as_a_guest(fuzzed: str, tmp_path: Path) -> None:
     guest = config(generation="with-security-parameters = false", sections="[auth]\nauto-signup = false")
     output, elapsed = schemathesis(fuzzed, guest, tmp_path, "-H", f"X-Anonymous-User-Id: {uuid.uuid4()}")
-    assert summary(output, elapsed) >= OPERATIONS * 100
+    assert summary(output, elapsed) >= OPERATIONS * MIN_CASES_PER_OPERATION
 
 
 def test_fuzzed_with_a_bearer_token(fuzzed: str, tmp_path: Path) -> None:
@@ -152,4 +156,4 @@ payload = {{ email = "{address}", password = "{PASSWORD}" }}
 extract_selector = "/data/token"
 """)
     output, elapsed = schemathesis(fuzzed, with_token, tmp_path, env={"CHATMEM_FUZZ_WITH_TOKEN": "1"})
-    assert summary(output, elapsed) >= OPERATIONS * 100
+    assert summary(output, elapsed) >= OPERATIONS * MIN_CASES_PER_OPERATION
