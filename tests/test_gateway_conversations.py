@@ -5,6 +5,7 @@ and messages in an HTTP caller's words."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from gateway_server import running_gateway
-from helpers import Conn, World, make_world, tag
+from helpers import Conn, World, make_world, run_threads, tag
 
 PASSWORD = "correct horse"
 SQL_WORDS = re.compile(r"\bapi\.|\bp_")
@@ -230,3 +231,56 @@ def test_a_wrong_method_on_the_session_path_lists_patch_and_delete(http: httpx.C
     answer = http.put("/api/chat/session/s1")
     assert answer.status_code == 405
     assert {"PATCH", "DELETE"} <= {m.strip() for m in answer.headers["allow"].split(",")}
+
+
+def test_parallel_deletes_and_a_sign_up_over_http_leave_each_session_deleted_once_or_claimed_whole(
+        base_url: str, admin: Conn, fast_bcrypt: None) -> None:
+    """Each round: a guest's session gets 6 DELETEs as the guest and one sign-up claiming the
+    guest, on separate connections released together by a barrier.  At most one DELETE
+    answers deleted; the rest are 404 (deleted already) or 403 (claimed first), never a 5xx;
+    the session ends deleted (unclaimed, no audit row) or claimed whole (its message kept)."""
+    outcomes = {"deleted": 0, "claimed": 0}
+    for round_ in range(4):
+        gid = f"gwc-race-{tag()}"
+        with httpx.Client(base_url=base_url, timeout=30) as setup:
+            sid = data(setup.post("/api/chat/session", headers=guest(gid)), 201)["sessionId"]
+            data(setup.post(f"/api/chat/session/{sid}/messages", json={"content": "hi"}, headers=guest(gid)), 201)
+        barrier = threading.Barrier(7)
+        answers: list[httpx.Response] = []
+        lock = threading.Lock()
+
+        def call(n: int) -> None:
+            with httpx.Client(base_url=base_url, timeout=60) as client:
+                client.get("/healthz")  # the connection is open before the barrier
+                barrier.wait()
+                if n == 0:
+                    answer = client.post("/api/auth/register", json={
+                        "name": "Racer", "email": f"{gid}@example.test", "password": PASSWORD,
+                        "anonymousUserId": gid})
+                else:
+                    answer = client.delete(f"/api/chat/session/{sid}", headers=guest(gid))
+                with lock:
+                    answers.append(answer)
+
+        run_threads(7, call)
+        register = next(a for a in answers if a.request.method == "POST")
+        deletes = [a for a in answers if a.request.method == "DELETE"]
+        migrated = data(register, 201)["migratedSessions"]
+        won = [a for a in deletes if a.status_code == 200]
+        assert len(won) <= 1 and all(a.json()["data"] == {"deleted": True} for a in won), round_
+        assert all(a.status_code in (200, 403, 404) for a in deletes), [a.text for a in deletes]
+        left = admin.execute(
+            "SELECT s.user_id, s.metadata ? 'anonymousUserId',"
+            "       (SELECT count(*) FROM conversation_messages m WHERE m.session_id = s.session_id)"
+            "  FROM conversation_sessions s WHERE s.session_id = %s", [sid]).fetchall()
+        audit = admin.execute("SELECT count(*) FROM session_claims WHERE session_id = %s", [sid]).fetchone()
+        if won:
+            outcomes["deleted"] += 1
+            assert (left, migrated, audit) == ([], 0, (0,)), round_
+            assert all(a.status_code == 404 for a in deletes if a is not won[0]), round_
+        else:
+            outcomes["claimed"] += 1
+            assert migrated == 1 and audit == (1,) and len(left) == 1, round_
+            assert str(left[0][0]) == register.json()["data"]["user"]["id"] and left[0][1:] == (False, 1)
+            assert all(a.status_code == 403 for a in deletes), round_
+    assert sum(outcomes.values()) == 4
