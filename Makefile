@@ -24,7 +24,7 @@ SYSTEM_PACKAGES += postgresql-$(PG_MAJOR)-cron
 help:
 	@echo "make demo   - set up, start the embedded PostgreSQL and play the guest-to-account story"
 	@echo "make test   - set up, then run the pgTAP and pytest suites"
-	@echo "make bench  - measure chatmem against the older design and a bare insert (about 18 min;"
+	@echo "make bench  - measure chatmem against the older design and a bare insert (about 20 min;"
 	@echo "              BENCH_ARGS='--quick' for a smoke run, BENCH_ARGS='--help' for sizes and durations)"
 	@echo "make lint   - ruff, mypy (strict) and squawk (every forward migration)"
 	@echo "make db-down / clean"

@@ -80,26 +80,30 @@ def run(url: str, *, reps: int) -> dict[str, Any]:
             row = conn.execute(query, params).fetchone()
             return time.perf_counter() - t0, row
 
-        run_tag = uuid.uuid4().hex[:10]
-        low: dict[str, list[float]] = {"crypt": [], "register": [], "login": []}
-        for rep in range(reps + 1):  # the first repetition warms up and is not counted
-            tag = f"{run_tag}-{rep}"
+        def one_pair(tag: str, bcrypt_cost: int) -> tuple[float, float, float, float]:
+            """crypt(), register_user, crypt(), login for a new account claiming 3 sessions
+            each time: their four durations."""
             email = f"bench-{tag}@example.com"
             guest_a = _guest_with_sessions(conn, f"{tag}-a")
             guest_b = _guest_with_sessions(conn, f"{tag}-b")
-
-            c1, _ = timed(crypt_sql, [PASSWORD, cost])
+            c1, _ = timed(crypt_sql, [PASSWORD, bcrypt_cost])
             r, reg = timed(
                 "SELECT user_id, migrated_sessions FROM api.register_user(%s, %s, %s, %s)",
                 ["Bench User", email, PASSWORD, guest_a],
             )
-            c2, _ = timed(crypt_sql, [PASSWORD, cost])
+            c2, _ = timed(crypt_sql, [PASSWORD, bcrypt_cost])
             lg, log = timed(
                 "SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
                 [email, PASSWORD, guest_b],
             )
             if reg is None or reg[1] != 3 or log is None or log[0] != reg[0] or log[1] != 3:
                 raise BenchError(f"register/login did not claim 3 sessions each: {reg} {log}")
+            return c1, r, c2, lg
+
+        run_tag = uuid.uuid4().hex[:10]
+        low: dict[str, list[float]] = {"crypt": [], "register": [], "login": []}
+        for rep in range(reps + 1):  # the first repetition warms up and is not counted
+            c1, r, c2, lg = one_pair(f"{run_tag}-{rep}", cost)
             if rep:
                 crypt += [c1, c2]
                 register.append(r)
@@ -112,22 +116,7 @@ def run(url: str, *, reps: int) -> dict[str, Any]:
         conn.execute("UPDATE public.chatmem_settings SET bcrypt_cost = %s", [LOW_COST])
         try:
             for rep in range(LOW_COST_REPS_PER_REP * reps + 1):
-                tag = f"{run_tag}-low-{rep}"
-                email = f"bench-{tag}@example.com"
-                guest_a = _guest_with_sessions(conn, f"{tag}-a")
-                guest_b = _guest_with_sessions(conn, f"{tag}-b")
-                c1, _ = timed(crypt_sql, [PASSWORD, LOW_COST])
-                r, reg = timed(
-                    "SELECT user_id, migrated_sessions FROM api.register_user(%s, %s, %s, %s)",
-                    ["Bench User", email, PASSWORD, guest_a],
-                )
-                c2, _ = timed(crypt_sql, [PASSWORD, LOW_COST])
-                lg, log = timed(
-                    "SELECT user_id, migrated_sessions FROM api.login(%s, %s, %s)",
-                    [email, PASSWORD, guest_b],
-                )
-                if reg is None or reg[1] != 3 or log is None or log[0] != reg[0] or log[1] != 3:
-                    raise BenchError(f"register/login did not claim 3 sessions each: {reg} {log}")
+                c1, r, c2, lg = one_pair(f"{run_tag}-low-{rep}", LOW_COST)
                 if rep:
                     low["crypt"] += [c1, c2]
                     low["register"].append(r - c1)

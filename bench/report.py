@@ -172,6 +172,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "upgrade" in results:
         out += _upgrade_targets(results["upgrade"])
+    if "conversations" in results:
+        conv = results["conversations"]
+        small, large = conv["sizes"][0], conv["sizes"][-1]
+        out.append(
+            {
+                "target": f"a list_conversations page at {large:,} sessions <= 2x one at {small:,}"
+                " (first page, and a page from the middle)",
+                "value": conv["largest_over_smallest"],
+                "pass": all(v <= 2 for v in conv["largest_over_smallest"].values()),
+            }
+        )
     return out
 
 
@@ -256,6 +267,7 @@ def table(results: dict[str, Any]) -> str:
             ("spray", _spray_lines),
             ("upgrade", _upgrade_lines),
             ("http", _http_lines),
+            ("conversations", _conversations_lines),
         )
         if key in results
     ]
@@ -432,6 +444,24 @@ def _low_cost_lines(acc: dict[str, Any]) -> list[str]:
         f" +{reg['median_ms']:.2f} / {reg['p95_ms']:.2f} / {reg['min_ms']:.2f},"
         f" login +{log['median_ms']:.2f} / {log['p95_ms']:.2f} / {log['min_ms']:.2f}"
     ]
+
+
+def _conversations_lines(results: dict[str, Any]) -> list[str]:
+    conv = results["conversations"]
+    lines = [
+        f"Conversations: one {conv['page']}-row page of api.list_conversations per user "
+        f"(median / p95 ms over {conv['reps']}; rows loaded in {conv['load_s']:.1f} s)"
+    ]
+    for size in conv["sizes"]:
+        pages = conv["pages"][str(size)]
+        lines.append(
+            f"  {size:>9,} sessions: first page {pages['first']['median_ms']:.3f} / "
+            f"{pages['first']['p95_ms']:.3f}, a page from the middle {pages['middle']['median_ms']:.3f} / "
+            f"{pages['middle']['p95_ms']:.3f}"
+        )
+    ratio = conv["largest_over_smallest"]
+    lines.append(f"  largest / smallest: first page {ratio['first']:.2f}x, middle {ratio['middle']:.2f}x")
+    return lines
 
 
 def _spray_lines(results: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@
 It prints figures and ratios against the targets (PASS or MISS) and writes
 them down; it never fails because a target was missed (``--strict`` does).
 Default sizes finish within about 20 minutes on 2 cores.  ``--only`` runs
-some sections (throughput, accounts, claim, spray, upgrade, http) and writes
+some sections (throughput, accounts, claim, spray, upgrade, http, conversations) and writes
 ``<date>.<sections>.json``, leaving the full run's files alone.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from bench import accounts, claim, env, gateway, legacy_data, report, spray, throughput, upgrade
+from bench import accounts, claim, conversations, env, gateway, legacy_data, report, spray, throughput, upgrade
 from bench.progress import Progress
 from chatmem import embedded, target
 
@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "http_connections": "1,8,32",
     "http_seconds": 5.0,
     "http_warmup": 2.0,
+    "conversation_sizes": "100,10000",
+    "conversation_reps": 300,
 }
 QUICK: dict[str, Any] = {
     "clients": "1,2,8",
@@ -78,8 +80,10 @@ QUICK: dict[str, Any] = {
     "http_connections": "1,8,32",
     "http_seconds": 1.0,
     "http_warmup": 1.0,
+    "conversation_sizes": "100,2000",
+    "conversation_reps": 30,
 }
-SECTIONS = ("throughput", "accounts", "claim", "spray", "upgrade", "http")
+SECTIONS = ("throughput", "accounts", "claim", "spray", "upgrade", "http", "conversations")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -197,6 +201,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="chatmem serve --workers in the http section (default: the machine's cores)",
     )
     p.add_argument(
+        "--conversation-sizes",
+        help="sessions of each user whose list_conversations page is timed, comma-separated "
+        "(default 100,10000)",
+    )
+    p.add_argument(
+        "--conversation-reps", type=int, help="timed pages per user and kind of page (default 300)"
+    )
+    p.add_argument(
         "--only",
         help=f"run only these sections, comma-separated ({', '.join(SECTIONS)}); "
         "results go to <date>.<sections>.json and latest.md is left alone",
@@ -295,6 +307,8 @@ def estimate_seconds(args: argparse.Namespace, clients: list[int], sizes: list[i
     if "http" in args.sections:
         runs_ = 2 * len(_ints(args.http_connections)) * args.rounds
         total += 8 + 2 * (args.http_warmup + 0.5) + runs_ * (max(1, round(args.http_seconds)) + 1)
+    if "conversations" in args.sections:
+        total += sum(_ints(args.conversation_sizes)) * 0.0002 + 2 + args.conversation_reps * 0.004
     if "spray" in args.sections:
         # Stopping the unbounded spray waits for every bcrypt in flight (about 67 ms each).
         unbounded_stop = args.spray_connections * 0.07 / (os.cpu_count() or 1)
@@ -432,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             "rtt_duration_s": args.rtt_duration,
             "upgrade_sessions": args.upgrade_sessions,
             "upgrade_time_zone": args.upgrade_time_zone,
+            "conversation_sizes": _ints(args.conversation_sizes),
+            "conversation_reps": args.conversation_reps,
             "sections": args.sections,
             "http_connections": _ints(args.http_connections),
             "http_seconds": args.http_seconds,
@@ -604,6 +620,16 @@ def main(argv: list[str] | None = None) -> int:
                         progress.note(f"  upgrade: {line}") if line.startswith("step:") else None
                     ),
                     database=f"{args.database}_upgrade",
+                )
+
+        if "conversations" in args.sections:
+            sizes_ = _ints(args.conversation_sizes)
+            with progress.step(
+                f"conversations: a page of list_conversations at {', '.join(f'{n:,}' for n in sizes_)} sessions",
+                sum(sizes_) * 0.0002 + 2 + args.conversation_reps * 0.004,
+            ):
+                results["conversations"] = conversations.run(
+                    chatmem_url, sizes=sizes_, reps=args.conversation_reps
                 )
 
         results["pg_stat_statements"] = {

@@ -167,6 +167,15 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
     else:
         assert http == {"skipped": missing()}
         assert "HTTP (issue 11): not measured" in proc.stdout
+    # Issue 12: one list_conversations page per user, at the smallest and the largest size.
+    conv = data["conversations"]
+    assert conv["sizes"] == [100, 2000] and conv["reps"] == 30
+    for size in ("100", "2000"):
+        for kind in ("first", "middle"):
+            page = conv["pages"][size][kind]
+            assert page["p95_ms"] >= page["median_ms"] >= page["min_ms"] > 0
+    assert all(_positive(v) for v in conv["largest_over_smallest"].values())
+    assert "Conversations: one 50-row page of api.list_conversations" in proc.stdout
 
     # Ratios and the targets, each PASS or MISS on the terminal.
     ratios = data["ratios"]
@@ -177,8 +186,8 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
     # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
     # 2 for the claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows,
-    # timestamps), 2 for http (req/s and p99).
-    assert len(data["targets"]) == 17
+    # timestamps), 2 for http (req/s and p99), 1 for conversations.
+    assert len(data["targets"]) == 18
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout

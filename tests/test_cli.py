@@ -26,6 +26,7 @@ PASSWORD = "correct horse battery"
 EVERY_COMMAND = [
     [], ["session"], ["session", "new"], ["session", "open"], ["sessions"], ["say"], ["history"],
     ["qa"], ["register"], ["login"], ["logout"], ["whoami"], ["migrate"],
+    ["session", "rename"], ["session", "delete"], ["claim"], ["claim", "preview"], ["claim", "receipt"],
 ]
 
 
@@ -120,9 +121,11 @@ def test_guest_chats_then_registers_and_its_sessions_are_claimed(
     assert said["role"] == "assistant" and isinstance(said["id"], int)
     device.run("qa", sids[1], "Fees?", "None.")
 
+    # By last activity: the Q&A pair, then the messages, then a session never used.
     listed = device.json("sessions")
-    assert [s["session_id"] for s in listed] == sids[::-1]
-    assert all(s["user_id"] is None and s["metadata"]["anonymousUserId"] == guest for s in listed)
+    assert [s["session_id"] for s in listed] == [sids[1], sids[0], sids[2]]
+    assert [s["message_count"] for s in listed] == [0, 2, 0]
+    assert listed[1]["last_message"] == "Within 5 days."
     human = device.run("sessions").stdout
     assert f"3 sessions of guest {guest}" in human
     assert "SESSION" in human and all(sid in human for sid in sids)
@@ -304,7 +307,7 @@ def test_every_command_has_help_with_an_example(device: Device, command: list[st
 def test_every_command_has_a_json_flag() -> None:
     runner = CliRunner()
     for command in EVERY_COMMAND:
-        if command in ([], ["session"]):
+        if command in ([], ["session"], ["claim"]):
             continue
         assert "--json" in runner.invoke(app, [*command, "--help"]).stdout, command
 

@@ -52,11 +52,17 @@ ROUTES = {
     ("delete", "/api/account"): ["delete_account"],
     ("post", "/api/auth/oidc"): ["link_identity"],
     ("get", "/api/chat/allowance"): ["require_user", "require_guest", "get_allowance"],
+    # Conversations a person manages (issue 12).
+    ("patch", "/api/chat/session/{session_id}"): ["require_user", "require_guest", "rename_session"],
+    ("delete", "/api/chat/session/{session_id}"): ["require_user", "require_guest", "delete_session"],
+    ("get", "/api/chat/conversations"): ["require_user", "require_guest", "list_conversations"],
+    ("get", "/api/chat/claim-preview"): ["preview_claim"],
+    ("get", "/api/account/claims"): ["claim_receipt"],
 }
 # The routes that read a Bearer token (optional in the document: without one
 # the chat routes act as the guest, the account routes answer 401).
 BEARER_ROUTES = {"/api/auth/logout", "/api/auth/password", "/api/auth/logout-everywhere", "/api/account/export",
-                 "/api/account"}
+                 "/api/account", "/api/account/claims"}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +161,8 @@ def test_the_document_says_validation_is_400_and_auth_is_optional(document: dict
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "An access token from login, register or refresh."}}
     for method, path, operation in operations(document):
-        if path.startswith("/api/chat") or path in BEARER_ROUTES:
+        # The claim preview acts for the guest header only: signing up is what it previews.
+        if (path.startswith("/api/chat") and path != "/api/chat/claim-preview") or path in BEARER_ROUTES:
             assert operation["security"] == [{"bearer": []}, {}], (method, path)
         else:
             assert "security" not in operation, (method, path)

@@ -176,6 +176,12 @@ RAISES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
         ("link_identity", ("22023", "23505", "25001", "42501")),
         # message allowances (issue 12)
         ("get_allowance", ("22023",)),
+        # Conversations a person manages (issue 12).
+        ("rename_session", ("22023", "42501", "P0002")),
+        ("delete_session", ("22023", "42501", "P0002")),
+        ("list_conversations", ("22023",)),
+        ("preview_claim", ("22023", "28000")),
+        ("claim_receipt", ("28000",)),
     )
 })
 
@@ -323,6 +329,21 @@ HINTS: Final[Mapping[str, Words]] = MappingProxyType({
         "Wait until then (Retry-After); GET /api/chat/allowance shows what is left.",
         "Wait until then (chatmem allowance shows what is left); "
         "the allowance is chatmem_settings.user_messages_per_day."),
+    # Conversations a person manages (issue 12).
+    "Use a title of at most 200 characters, or NULL to clear it.": Words(
+        "Send a title of at most 200 characters, or null or an empty title to clear it.",
+        "Use a TITLE of at most 200 characters, or '' to clear it."),
+    "Use a title on one line, without tabs, newlines or other control characters.": Words(
+        "Send a title on one line, without tabs, newlines or other control characters.",
+        "Use a TITLE on one line, without tabs, newlines or other control characters."),
+    "Ask for 1 to 200 conversations; page on with p_before and p_before_id.": Words(
+        "Ask for 1 to 200 conversations with limit; page on with before and beforeId "
+        "(the last row's updatedAt and sessionId).",
+        "Ask for 1 to 200 conversations with --limit; page on with --before "
+        "(chatmem sessions prints the next page's command)."),
+    "Pass the updated_at and the session_id of the last row you hold, together.": Words(
+        "Send before and beforeId together: the updatedAt and the sessionId of the last row you hold.",
+        "Pass --before as UPDATED_AT/SESSION_ID, as chatmem sessions prints it."),
 })
 
 _LEADING_NAME = re.compile(r"(?:api\.|p_)[a-z_]+\b")

@@ -12,7 +12,7 @@ through unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 from uuid import UUID
@@ -26,6 +26,9 @@ from chatmem.api_errors import from_psycopg
 from chatmem.calls import api_query, json_arg
 from chatmem.models import (
     Allowance,
+    ClaimPreviewItem,
+    ClaimReceiptItem,
+    Conversation,
     IdentitySignIn,
     Login,
     Message,
@@ -381,6 +384,65 @@ class Client:
         raises AllowanceUsedUp (CM003) once ``used`` reaches ``allowed``.
         """
         return self._one("get_allowance", class_row(Allowance), {"user_id": user_id}, {})
+
+    # -- conversations (issue 12) --------------------------------------------
+
+    def rename_session(self, session_id: str, user_id: str | None, title: str | None) -> Session:
+        """Give one of the caller's sessions a title (``api.rename_session``); return the session.
+
+        None, empty or spaces-only clears it.  ``updated_at`` does not change.
+        Raises InvalidInput (over 200 characters, a control character),
+        NotFound, ForbiddenSession.
+        """
+        return self._one(
+            "rename_session", class_row(Session),
+            {"session_id": session_id, "user_id": user_id, "title": title}, {},
+        )
+
+    def delete_session(self, session_id: str, user_id: str | None) -> bool:
+        """Delete one of the caller's sessions with its messages and Q&A pairs (``api.delete_session``).
+
+        True when deleted.  A guest may delete its own sessions.  Raises
+        InvalidInput, NotFound, ForbiddenSession.
+        """
+        return bool(self._one(
+            "delete_session", scalar_row, {"session_id": session_id, "user_id": user_id}, {},
+        ))
+
+    def list_conversations(
+        self,
+        user_id: str | None,
+        *,
+        limit: int | None = None,
+        before: datetime | None = None,
+        before_id: str | None = None,
+    ) -> list[Conversation]:
+        """One page of the caller's conversations, most recent activity first (``api.list_conversations``).
+
+        ``limit`` 1-200 (default 50).  For the next page pass the last row's
+        ``updated_at`` as ``before`` and its ``session_id`` as ``before_id``.
+        Raises InvalidInput.
+        """
+        return self._rows(
+            "list_conversations", class_row(Conversation),
+            {"user_id": user_id}, {"limit": limit, "before": before, "before_id": before_id},
+        )
+
+    def preview_claim(self, anonymous_user_id: str | None) -> list[ClaimPreviewItem]:
+        """The guest sessions signing up or logging in now would move to the account (``api.preview_claim``).
+
+        Raises NotAuthorized for a registered user's id, InvalidInput for a malformed one.
+        """
+        return self._rows(
+            "preview_claim", class_row(ClaimPreviewItem), {"anonymous_user_id": anonymous_user_id}, {},
+        )
+
+    def claim_receipt(self, token: str | None, *, since: datetime | None = None) -> list[ClaimReceiptItem]:
+        """The claims that moved guest sessions into the token's account, newest first (``api.claim_receipt``).
+
+        ``since`` keeps those made at or after it.  Raises NotAuthorized.
+        """
+        return self._rows("claim_receipt", class_row(ClaimReceiptItem), {"token": token}, {"since": since})
 
     # -- plumbing ----------------------------------------------------------
 

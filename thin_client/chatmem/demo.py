@@ -139,19 +139,24 @@ def play(folder: Path) -> None:
           FROM conversation_sessions WHERE session_id = ANY(%s) ORDER BY created_at
     """, [sessions])
 
-    step(5, "The same guest signs up, and is told how many sessions were claimed")
+    step(5, "Before signing up, the guest sees what will be kept and what is left of today's messages")
+    out = laptop.run("claim", "preview")
+    check(all(sid in out for sid in sessions), "the preview lists the 3 sessions sign-up would keep")
+    laptop.run("allowance")
+
+    step(6, "The same guest signs up, and is told how many sessions were claimed")
     out = laptop.run("register", "--name", "Demo User", "--email", email, "--password-stdin",
                      stdin=PASSWORD + "\n", shown_stdin="password")
     check("3 sessions were claimed" in out, "registration claimed the guest's 3 sessions")
     user_id = laptop.state()["user_id"]
 
-    step(6, "Under the account, every session and its history are intact")
+    step(7, "Under the account, every session and its history are intact")
     laptop.run("whoami")
     laptop.run("sessions")
     out = laptop.run("history", sessions[0])
     check(TOPICS[0][1] in out and TOPICS[0][2] in out, "the first session's messages are there")
 
-    step(7, "A second device logs in and sees the same sessions")
+    step(8, "A second device logs in and sees the same sessions")
     phone.run("whoami")
     phone.run("login", "--email", email, "--password-stdin",
               stdin=PASSWORD + "\n", shown_stdin="password")
@@ -159,7 +164,7 @@ def play(folder: Path) -> None:
     check(all(sid in out for sid in sessions), "the phone lists all three sessions")
     phone.run("history", sessions[1])
 
-    step(8, "The database agrees: user_id is set and no anonymousUserId is left")
+    step(9, "The database agrees: user_id is set and no anonymousUserId is left")
     rows = query("""
         SELECT s.session_id, s.user_id, s.metadata ? 'anonymousUserId' AS has_guest_id,
                (SELECT count(*) FROM conversation_messages m

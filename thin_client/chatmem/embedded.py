@@ -314,13 +314,19 @@ def up(cluster: Cluster | None = None, announce: Callable[[str], None] | None = 
         _initdb(cluster, bindir)
     _write_settings(cluster, bindir)
     _prepare_dir(cluster.socket_dir, 0o700)
+    _pg_ctl(cluster, bindir, ["start"], "starting PostgreSQL")
+    return cluster
+
+
+def _pg_ctl(cluster: Cluster, bindir: Path, action: list[str], what: str) -> None:
+    """``pg_ctl start`` or ``restart`` on our port and socket, then wait until it accepts connections."""
     options = f"-p {cluster.port} -k {cluster.socket_dir}"
     _run(
         _as_server_user([
             str(bindir / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
-            "-o", options, "-w", "-t", "60", "start",
+            "-o", options, "-w", "-t", "60", *action,
         ]),
-        "starting PostgreSQL",
+        what,
         cluster,
     )
     deadline = time.monotonic() + 30
@@ -328,7 +334,6 @@ def up(cluster: Cluster | None = None, announce: Callable[[str], None] | None = 
         if time.monotonic() > deadline:
             raise SetupError(f"PostgreSQL did not accept connections; see {cluster.log_file}")
         time.sleep(0.1)
-    return cluster
 
 
 def _cron_missing(cluster: Cluster) -> bool:
@@ -353,20 +358,7 @@ def _restart_for_cron(cluster: Cluster, announce: Callable[[str], None] | None) 
         print(line, file=sys.stderr)
     else:
         announce(line)
-    options = f"-p {cluster.port} -k {cluster.socket_dir}"
-    _run(
-        _as_server_user([
-            str(bindir / "pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_file),
-            "-o", options, "-m", "fast", "-w", "-t", "60", "restart",
-        ]),
-        "restarting PostgreSQL",
-        cluster,
-    )
-    deadline = time.monotonic() + 30
-    while not is_running(cluster):
-        if time.monotonic() > deadline:
-            raise SetupError(f"PostgreSQL did not accept connections; see {cluster.log_file}")
-        time.sleep(0.1)
+    _pg_ctl(cluster, bindir, ["-m", "fast", "restart"], "restarting PostgreSQL")
 
 
 def down(cluster: Cluster | None = None, mode: str = "fast") -> bool:

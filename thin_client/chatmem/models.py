@@ -124,3 +124,44 @@ class Allowance:
     used: int
     allowed: int | None
     resets_at: datetime | None
+
+
+# -- conversations (issue 12) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A row of ``api.list_conversations``: one of the caller's sessions, by last activity.
+
+    ``last_message`` is the newest message's content cut to 200 characters
+    (None without messages).  The next page starts before the last row's
+    ``(updated_at, session_id)``.
+    """
+
+    session_id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+    last_message: str | None
+
+
+@dataclass(frozen=True)
+class ClaimPreviewItem:
+    """A row of ``api.preview_claim``: a guest session that signing up or logging in now would move."""
+
+    session_id: str
+    title: str | None
+    created_at: datetime
+    message_count: int
+    qa_count: int
+
+
+@dataclass(frozen=True)
+class ClaimReceiptItem:
+    """A row of ``api.claim_receipt``: a session a claim moved into the account (``method``: register or login)."""
+
+    session_id: str
+    anonymous_user_id: str
+    method: str
+    claimed_at: datetime

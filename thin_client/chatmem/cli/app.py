@@ -8,7 +8,7 @@ import typer
 
 from chatmem import migrate as migrations
 from chatmem import target
-from chatmem.cli import accounts, allowance, chat, db, retention
+from chatmem.cli import accounts, allowance, chat, conversations, db, retention
 from chatmem.cli.output import EXIT_USAGE, FLAG, OneLineErrors, emit_json, fail, guarded
 from chatmem.cli.serve import serve
 
@@ -24,7 +24,11 @@ app = typer.Typer(
 )
 CONVERSATIONS, ACCOUNT, DATABASE = "Conversations", "Account", "Database"
 app.add_typer(chat.session_app, name="session", rich_help_panel=CONVERSATIONS)
-app.command(rich_help_panel=CONVERSATIONS)(chat.sessions)
+# Conversations a person manages (issue 12): the paged list, rename, delete, claims.
+chat.session_app.command("rename")(conversations.session_rename)
+chat.session_app.command("delete")(conversations.session_delete)
+app.command(rich_help_panel=CONVERSATIONS)(conversations.sessions)
+app.add_typer(conversations.claim_app, name="claim", rich_help_panel=ACCOUNT)
 app.command(rich_help_panel=CONVERSATIONS)(chat.say)
 app.command(rich_help_panel=CONVERSATIONS)(chat.history)
 app.command(rich_help_panel=CONVERSATIONS)(chat.qa)

@@ -25,7 +25,6 @@ from chatmem import state, target
 from chatmem.api_errors import NotAuthorized
 from chatmem.cli.output import EXIT_USAGE, FLAG, emit_json, fail, guarded, is_tty, plain, table
 from chatmem.client import Client
-from chatmem.models import Session
 from chatmem.state import State
 
 T = TypeVar("T")
@@ -47,7 +46,7 @@ PasswordStdinOpt = Annotated[
 ]
 
 session_app = typer.Typer(
-    help="Start a new conversation session or open one by id.\n\nExample: chatmem session new",
+    help="Start, open, rename or delete a conversation session.\n\nExample: chatmem session new",
     no_args_is_help=True,
 )
 
@@ -108,26 +107,6 @@ def session_open(
         return
     fresh = s.created_at == s.updated_at
     typer.echo(f"{'Created' if fresh else 'Opened'} session {s.session_id} as {_who(st)}.")
-
-
-@guarded
-def sessions(json_out: JsonOpt = False) -> None:
-    """List your sessions, newest first (the user's after login, else this guest's).
-
-    Example: chatmem sessions --json
-    """
-    st = state.load()
-    with _client() as client:
-        rows = client.list_sessions(st.identity)
-    if json_out:
-        emit_json(rows)
-        return
-    if not rows:
-        typer.echo(f"No sessions yet for {_who(st)}. Start one: chatmem session new")
-        return
-    typer.echo(f"{_count(len(rows), 'session')} of {_who(st)}:")
-    typer.echo(table(["SESSION", "CREATED", "LAST ACTIVE", "METADATA"],
-                     [_session_cells(s) for s in rows]))
 
 
 # -- conversation memory -------------------------------------------------------------
@@ -497,9 +476,3 @@ def _when(moment: datetime) -> str:
 def _one_line(text: str, width: int = 60) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _session_cells(s: Session) -> list[str]:
-    shown = {k: v for k, v in s.metadata.items() if k != "anonymousUserId"}
-    return [s.session_id, _when(s.created_at), _when(s.updated_at),
-            _one_line(json.dumps(shown, ensure_ascii=False), 50)]

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 
 from chatmem import __version__
 from chatmem.gateway import account_routes, allowance, document, errors
+from chatmem.gateway.conversation_routes import router as conversation_router
 from chatmem.gateway.database import Api
 from chatmem.gateway.fast_path import FastPath, FastPathStats
 from chatmem.gateway.limits import BodyLimit
@@ -93,6 +94,7 @@ def create_app(
         app, broker_conninfo=broker_conninfo or os.environ.get("CHATMEM_BROKER_DATABASE_URL") or None,
         oidc_providers=oidc_providers, reset_mail_hook=reset_mail_hook, prepare_threshold=prepare_threshold)
     app.include_router(allowance.router)
+    app.include_router(conversation_router)
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
@@ -107,7 +109,7 @@ def create_app(
     origins = [o.strip() for o in os.environ.get("CHATMEM_CORS_ORIGINS", "").split(",") if o.strip()]
     if origins:
         # Retry-After is not a CORS-safelisted response header: a page reads it only if exposed.
-        app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(EnvelopedCORS, allow_origins=origins, allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Anonymous-User-Id"],
                            expose_headers=["Retry-After", "Content-Disposition"])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -130,7 +132,7 @@ class EnvelopedCORS(CORSMiddleware):
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         return errors.envelope(400, "bad_request", refused[:1].lower() + refused[1:],
                                "Serve the page from an origin listed in CHATMEM_CORS_ORIGINS, "
-                               "with GET, POST or DELETE and only the documented headers.", headers)
+                               "with GET, POST, PATCH or DELETE and only the documented headers.", headers)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -86,10 +86,12 @@ def validation_failed(errors: Sequence[Any]) -> JSONResponse:
 
 def _allowed(request: Request) -> list[str]:
     """Every method some route serves on this path (a 405's Allow), not only the first route's."""
+    from chatmem.gateway.account_routes import router as account_router
+    from chatmem.gateway.conversation_routes import router as conversation_router
     from chatmem.gateway.routes import router
 
     methods: set[str] = set()
-    for route in [*request.app.router.routes, *router.routes]:
+    for route in [*request.app.router.routes, *router.routes, *account_router.routes, *conversation_router.routes]:
         route_methods = getattr(route, "methods", None)
         if route_methods and route.matches(request.scope)[0] != Match.NONE:
             methods.update(route_methods)
