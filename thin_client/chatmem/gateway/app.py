@@ -18,6 +18,7 @@ from chatmem import __version__
 from chatmem.gateway import account_routes, allowance, document, errors
 from chatmem.gateway.conversation_routes import router as conversation_router
 from chatmem.gateway.database import Api
+from chatmem.gateway.fast_path import FastPath, FastPathStats
 from chatmem.gateway.limits import BodyLimit
 from chatmem.gateway.oidc import Provider
 from chatmem.gateway.ratelimit import AuthRateLimit, ClientAddress, SlidingWindow
@@ -30,7 +31,7 @@ def create_app(
     conninfo: str, *, pool_size: int = 10, prepare_threshold: int | None = 5,
     auth_rate_limit: int | None = None, trusted_proxies: Iterable[str] | None = None,
     broker_conninfo: str | None = None, oidc_providers: str | Sequence[Provider] | None = None,
-    reset_mail_hook: str | None = None,
+    reset_mail_hook: str | None = None, fast_path: bool = True,
 ) -> FastAPI:
     """The gateway on ``conninfo``; ``prepare_threshold=None`` for transaction-mode poolers.
 
@@ -47,6 +48,10 @@ def create_app(
     CHATMEM_OIDC_PROVIDERS, see chatmem.gateway.oidc); ``reset_mail_hook``
     where reset tokens go (default: CHATMEM_RESET_MAIL_HOOK, see
     chatmem.gateway.mailhook).
+
+    ``fast_path``: the chat routes answered by chatmem.gateway.fast_path
+    (the same answers, without FastAPI's per-request layers); False serves
+    them with FastAPI's routes alone, the reference the fast path is tested against.
     """
     if auth_rate_limit is None:
         auth_rate_limit = _env_int("CHATMEM_AUTH_RATE_LIMIT", 30)
@@ -93,6 +98,10 @@ def create_app(
     document.install(app)
     # Middleware added last runs first: CORS, then the body limit, then the
     # auth rate limit, so a 429 carries the CORS headers and costs no body.
+    # The fast path, added first, runs last: inside all three.
+    if fast_path:
+        app.state.fast_path = FastPathStats()
+        app.add_middleware(FastPath, routes=router.routes, stats=app.state.fast_path)
     if auth_rate_limit:
         app.state.auth_rate_limiter = SlidingWindow(auth_rate_limit)
         app.add_middleware(AuthRateLimit, limiter=app.state.auth_rate_limiter, client_address=client_address)

@@ -20,6 +20,7 @@ with 400 naming the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -63,9 +64,12 @@ def id_schema(what: str) -> dict[str, Any]:
                       description=f"{what}: 1-{ID_MAX} characters, not only spaces, no control characters.")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _surrogate_free(value: Any, where: str = "") -> None:
     if isinstance(value, str):
-        if any("\ud800" <= c <= "\udfff" for c in value):
+        if _SURROGATE.search(value):
             raise ValueError(f"{where or 'the text'} contains a lone UTF-16 surrogate (\\ud800-\\udfff), "
                              "which is no Unicode character")
     elif isinstance(value, Mapping):

@@ -9,7 +9,8 @@ field, header or route instead of the SQL parameter or function).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -47,7 +48,11 @@ def _route_names(request: Request) -> dict[str, str]:
 
 async def on_chatmem_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatmemError)
-    message, hint = in_words(exc, "http", _route_names(request))
+    return chatmem_error(exc, _route_names(request))
+
+
+def chatmem_error(exc: ChatmemError, names: Mapping[str, str]) -> JSONResponse:
+    message, hint = in_words(exc, "http", names)
     retry_after = exc.retry_after
     return envelope(exc.http_status, exc.sqlstate, message, hint,
                     None if retry_after is None else {"Retry-After": str(retry_after)})
@@ -63,8 +68,13 @@ def _where(location: tuple[object, ...]) -> str:
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    return validation_failed(exc.errors())
+
+
+def validation_failed(errors: Sequence[Any]) -> JSONResponse:
+    """FastAPI's validation errors (``RequestValidationError.errors()``) as one 400."""
     problems = []
-    for error in exc.errors():
+    for error in errors:
         if error.get("type") == "json_invalid":
             return envelope(400, "bad_json", "the request body is not valid JSON",
                             "Send a JSON object with Content-Type: application/json.")
@@ -90,19 +100,32 @@ def _allowed(request: Request) -> list[str]:
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return _method_not_allowed(request, exc)
+    return http_error(exc)
+
+
+def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
     headers = dict(exc.headers or {})
-    hint = None
-    if exc.status_code == 404:
-        hint = "See /openapi.json for the routes."
-    elif exc.status_code == 405:
-        allowed = _allowed(request) or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
-        headers["Allow"] = ", ".join(allowed)
-        hint = f"Use {' or '.join(allowed)} on this path." if allowed else None
+    allowed = _allowed(request) or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+    headers["Allow"] = ", ".join(allowed)
+    hint = f"Use {' or '.join(allowed)} on this path." if allowed else None
+    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail), hint, headers=headers or None)
+
+
+def http_error(exc: HTTPException) -> JSONResponse:
+    """An HTTPException other than 405 (whose Allow needs the request: on_http_error)."""
+    hint = "See /openapi.json for the routes." if exc.status_code == 404 else None
+    headers = dict(exc.headers or {})
     return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail), hint, headers=headers or None)
 
 
 async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
+    return database_error(exc)
+
+
+def database_error(exc: psycopg.Error) -> JSONResponse:
     # Input PostgreSQL itself refuses (class 22: a NUL byte, bad encoding):
     # the caller's fault, and the message says nothing secret.
     if isinstance(exc, psycopg.DataError) or (exc.sqlstate or "").startswith("22"):
@@ -118,18 +141,48 @@ async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_bad_text(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnicodeError)
+    return bad_text()
+
+
+def bad_text() -> JSONResponse:
     # Text that cannot be encoded as UTF-8 (a lone surrogate that got past the
     # body's own check): the caller's input, not a failure of the gateway.
-    assert isinstance(exc, UnicodeError)
     return envelope(400, "bad_request", "the request holds text that is not valid Unicode (a lone surrogate)",
                     "Send text of Unicode characters only, encoded as UTF-8.")
 
 
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    return unexpected(exc)
+
+
+def unexpected(exc: BaseException) -> JSONResponse:
     # A bug: the envelope still, and one log line naming the type (never the
     # request, which may carry a password).
     log.error("unexpected %s in the gateway", type(exc).__name__)
     return envelope(500, "internal", "the gateway failed on this request", "Try again; report it if it persists.")
+
+
+def answer(exc: Exception, names: Mapping[str, str]) -> JSONResponse:
+    """The answer :func:`install`'s handlers give ``exc``, for a caller without a Request
+    (chatmem.gateway.fast_path); ``names`` as request.state.names.  The handler is
+    chosen as Starlette chooses it: by the first class of the exception's MRO that has one."""
+    for cls in type(exc).__mro__:
+        if cls is ChatmemError:
+            assert isinstance(exc, ChatmemError)
+            return chatmem_error(exc, names)
+        if cls is RequestValidationError:
+            assert isinstance(exc, RequestValidationError)
+            return validation_failed(exc.errors())
+        if cls is HTTPException:
+            assert isinstance(exc, HTTPException)
+            return http_error(exc)
+        if cls is psycopg.Error:
+            assert isinstance(exc, psycopg.Error)
+            return database_error(exc)
+        if cls is UnicodeError:
+            return bad_text()
+    return unexpected(exc)
 
 
 def install(app: FastAPI) -> None:

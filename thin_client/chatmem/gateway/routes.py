@@ -75,24 +75,16 @@ async def create_session(
     An invalid or expired token counts as none here (the older system's optional
     authentication): the session is then the guest's.
     """
-    body = body or NewSessionBody()
-    guest = body.userId
-    if guest is None and x_anonymous_user_id is not None:
-        guest = x_anonymous_user_id
-        request.state.names = {"p_user_id": "X-Anonymous-User-Id"}
-    row = await api(request).one("create_session", class_row(NewSession), {}, {
-        "user_id": guest, "context": json_arg(body.context), "token": token,
-    })
-    return ok(shapes.new_session(row), 201)
+    names: dict[str, str] = {}
+    request.state.names = names  # filled before the call that may fail
+    return await new_session(api(request), names, token, body, x_anonymous_user_id)
 
 
 @router.get("/api/chat/sessions", tags=["chat"], operation_id="list_sessions", response_model=document.SessionsAnswer,
             responses=document.responses(functions=[*_AS_CALLER, "list_sessions"], has_input=True, bearer=True))
 async def list_sessions(request: Request, token: Token, x_anonymous_user_id: AnonymousUserId = None) -> JSONResponse:
     """The caller's sessions, newest first (none without a token or guest header)."""
-    rows = await api(request).rows("list_sessions", class_row(Session), {
-        "user_id": caller(token, x_anonymous_user_id)})
-    return ok([shapes.session(r) for r in rows])
+    return await sessions(api(request), token, x_anonymous_user_id)
 
 
 @router.post("/api/chat/session/{session_id}/messages", status_code=201, tags=["chat"], operation_id="add_message",
@@ -104,10 +96,7 @@ async def add_message(
     x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """Append a message to one of the caller's sessions."""
-    message_id = await api(request).one("add_message", scalar_row, {
-        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
-        "role": body.role, "content": body.content})
-    return ok({"id": message_id}, 201)
+    return await message_added(api(request), session_id, token, x_anonymous_user_id, body)
 
 
 @router.get("/api/chat/session/{session_id}/messages", tags=["chat"],
@@ -123,10 +112,7 @@ async def get_messages(
     x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """A session's messages, oldest first (`limit`, and `before` a message id to page back)."""
-    rows = await api(request).rows("get_messages", class_row(Message), {
-        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
-    }, {"limit": limit, "before_id": before})
-    return ok([shapes.message(r) for r in rows])
+    return await messages(api(request), session_id, token, x_anonymous_user_id, limit, before)
 
 
 @router.post("/api/chat/session/{session_id}/qa", status_code=201, tags=["chat"], operation_id="add_qa_pair",
@@ -138,10 +124,7 @@ async def add_qa_pair(
     x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """Record a question and its answer in one of the caller's sessions."""
-    pair_id = await api(request).one("add_qa_pair", scalar_row, {
-        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
-        "question": body.question, "answer": body.answer})
-    return ok({"id": pair_id}, 201)
+    return await qa_pair_added(api(request), session_id, token, x_anonymous_user_id, body)
 
 
 @router.get("/api/chat/session/{session_id}/qa", tags=["chat"],
@@ -151,7 +134,60 @@ async def get_qa_pairs(
     request: Request, session_id: SessionId, token: Token, x_anonymous_user_id: AnonymousUserId = None,
 ) -> JSONResponse:
     """A session's Q&A pairs, in order."""
-    rows = await api(request).rows("get_qa_pairs", class_row(QAPair), {
+    return await qa_pairs(api(request), session_id, token, x_anonymous_user_id)
+
+
+# -- the chat routes' work, shared with chatmem.gateway.fast_path ------------------------
+# Each takes what the route's parameters hold once FastAPI (or the fast path)
+# has read and validated them: the token (bearer()), the guest header's
+# value, the path's session id, the query's numbers and the body model.
+# ``names`` (create_session) receives the SQL names this request words
+# differently (request.state.names, read by chatmem.gateway.errors).
+
+async def new_session(db: Api, names: dict[str, str], token: str | None, body: NewSessionBody | None,
+                      x_anonymous_user_id: str | None) -> JSONResponse:
+    body = body or NewSessionBody()
+    guest = body.userId
+    if guest is None and x_anonymous_user_id is not None:
+        guest = x_anonymous_user_id
+        names["p_user_id"] = "X-Anonymous-User-Id"
+    row = await db.one("create_session", class_row(NewSession), {}, {
+        "user_id": guest, "context": json_arg(body.context), "token": token,
+    })
+    return ok(shapes.new_session(row), 201)
+
+
+async def sessions(db: Api, token: str | None, x_anonymous_user_id: str | None) -> JSONResponse:
+    rows = await db.rows("list_sessions", class_row(Session), {"user_id": caller(token, x_anonymous_user_id)})
+    return ok([shapes.session(r) for r in rows])
+
+
+async def message_added(db: Api, session_id: str, token: str | None, x_anonymous_user_id: str | None,
+                        body: MessageBody) -> JSONResponse:
+    message_id = await db.one("add_message", scalar_row, {
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
+        "role": body.role, "content": body.content})
+    return ok({"id": message_id}, 201)
+
+
+async def messages(db: Api, session_id: str, token: str | None, x_anonymous_user_id: str | None,
+                   limit: int | None, before: int | None) -> JSONResponse:
+    rows = await db.rows("get_messages", class_row(Message), {
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
+    }, {"limit": limit, "before_id": before})
+    return ok([shapes.message(r) for r in rows])
+
+
+async def qa_pair_added(db: Api, session_id: str, token: str | None, x_anonymous_user_id: str | None,
+                        body: QABody) -> JSONResponse:
+    pair_id = await db.one("add_qa_pair", scalar_row, {
+        "session_id": session_id, "user_id": caller(token, x_anonymous_user_id),
+        "question": body.question, "answer": body.answer})
+    return ok({"id": pair_id}, 201)
+
+
+async def qa_pairs(db: Api, session_id: str, token: str | None, x_anonymous_user_id: str | None) -> JSONResponse:
+    rows = await db.rows("get_qa_pairs", class_row(QAPair), {
         "session_id": session_id, "user_id": caller(token, x_anonymous_user_id)})
     return ok([shapes.qa_pair(r) for r in rows])
 

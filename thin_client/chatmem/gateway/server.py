@@ -127,7 +127,8 @@ def app_from_environment() -> FastAPI:
     return create_app(settings["conninfo"], pool_size=settings["pool_size"],
                       prepare_threshold=settings["prepare_threshold"],
                       auth_rate_limit=settings["auth_rate_limit"],
-                      broker_conninfo=settings.get("broker_conninfo"))
+                      broker_conninfo=settings.get("broker_conninfo"),
+                      fast_path=settings.get("fast_path", True))
 
 
 def run(conninfo: str, *, host: str, port: int, workers: int, pool_size: int,
