@@ -15,7 +15,9 @@ AS $$
 DECLARE
     v_named      chatmem_internal.caller := chatmem_internal.resolve_caller(p_user_id);
     v_context    jsonb := chatmem_internal.json_object_arg(p_context, 'p_context');
-    v_token_user uuid := api.authenticate(p_token);
+    -- api.authenticate costs more than the rest of a guest's call (its own
+    -- settings and lookups): a guest sends no token, so it is not asked.
+    v_token_user uuid := CASE WHEN p_token IS NOT NULL THEN api.authenticate(p_token) END;
     v_owner      uuid;
     v_metadata   jsonb;
     v_session_id text;
@@ -37,7 +39,9 @@ BEGIN
             HINT = 'Pass the account''s access token in p_token (log in again if it expired).';
     END IF;
 
-    v_metadata := (chatmem_internal.settings()).session_defaults || v_context;
+    -- The one setting needed, read directly: a call of settings() builds the
+    -- whole row.
+    SELECT st.session_defaults || v_context INTO v_metadata FROM public.chatmem_settings AS st;
     IF v_owner IS NULL AND v_named.guest_id IS NOT NULL THEN
         v_metadata := v_metadata || jsonb_build_object('anonymousUserId', v_named.guest_id);
     END IF;
