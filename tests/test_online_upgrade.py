@@ -141,7 +141,10 @@ def test_the_probes_see_an_upgrade_that_blocks(legacy_db: str) -> None:
     for 1.5 s shows as about that much lock wait on both probes."""
     def blocking_upgrade() -> None:
         with psycopg.connect(legacy_db) as conn, conn.transaction():
-            conn.execute("LOCK TABLE conversation_sessions, conversation_messages IN ACCESS EXCLUSIVE MODE")
+            # Children first, as migration 0001 does: the writer probe holds its message's
+            # table while it waits for the session row (the foreign key), so locking the
+            # parent first can deadlock with it.
+            conn.execute("LOCK TABLE conversation_messages, conversation_sessions IN ACCESS EXCLUSIVE MODE")
             time.sleep(1.5)
 
     measured = upgrade.measure(legacy_db, SIZE, blocking_upgrade)
