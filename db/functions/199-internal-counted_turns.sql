@@ -119,16 +119,13 @@ BEGIN
                         v_used, p_allowance,
                         to_char(v_next AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                         greatest(1, ceil(extract(epoch FROM v_next - clock_timestamp())))::bigint);
-    IF p_caller.user_id IS NOT NULL THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'CM003',
-            MESSAGE = v_message,
-            HINT = 'Wait until then; the allowance is chatmem_settings.user_messages_per_day.';
-    END IF;
     RAISE EXCEPTION USING
         ERRCODE = 'CM003',
         MESSAGE = v_message,
-        HINT = 'Sign up for more messages, or wait until then; the allowance is chatmem_settings.guest_messages_per_day.';
+        HINT = CASE WHEN p_caller.user_id IS NOT NULL
+                    THEN 'Wait until then; the allowance is chatmem_settings.user_messages_per_day.'
+                    ELSE 'Sign up for more messages, or wait until then; the allowance is '
+                         'chatmem_settings.guest_messages_per_day.' END;
 END
 $$;
 COMMENT ON FUNCTION chatmem_internal.allowance_exhausted(chatmem_internal.caller, integer) IS
