@@ -1,6 +1,6 @@
 -- api.create_or_get_session: identity on creation, ownership on reuse, input checks.
 BEGIN;
-SELECT plan(59);
+SELECT plan(63);
 SELECT tests.fast_hashing();
 SELECT FROM tests.register('alice');
 SELECT FROM tests.register('bob');
@@ -217,6 +217,16 @@ SELECT throws_ok($$SELECT api.create_or_get_session('cgs-cap6', 'cgs-capped')$$,
     'CM002', NULL, 'one opened 59 minutes ago still counts: the 4th within the hour is refused');
 SELECT is((SELECT count(*)::integer FROM public.conversation_sessions WHERE metadata ->> 'anonymousUserId' = 'cgs-capped'),
     5, 'refused creates wrote nothing');
+SELECT throws_ok($$SELECT api.create_or_get_session('cgs-cap6', 'cgs-capped')$$,
+    'CM002', 'guest cgs-capped has opened 3 sessions in the last hour; the limit is 3',
+    'the refusal names the guest''s sessions of the last hour and the limit');
+SELECT throws_ok($$SELECT api.create_or_get_session('cgs-alice', 'cgs-capped')$$,
+    '42501', 'session cgs-alice belongs to someone else',
+    'a guest at the cap opening someone else''s session is refused as anyone else is (42501, not CM002)');
+SELECT is((SELECT (api.create_or_get_session('cgs-cap5', 'cgs-capped')).updated_at), now(),
+    'a guest at the cap reopening its own session gets it, updated_at bumped');
+SELECT lives_ok($$SELECT api.create_or_get_session('cgs-cap-user', tests.id_of('alice')::text)$$,
+    'the cap is a guest''s: a registered user is not counted by it');
 UPDATE public.chatmem_settings SET guest_sessions_per_hour = 100;
 
 -- ---------------------------------------------------------------- one row per id

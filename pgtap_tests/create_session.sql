@@ -1,6 +1,6 @@
 -- api.create_session: generated ids, default metadata, token or guest ownership.
 BEGIN;
-SELECT plan(53);
+SELECT plan(60);
 SELECT tests.fast_hashing();
 
 CREATE TEMP TABLE made (label text PRIMARY KEY, session_id text, user_id uuid, created_at timestamptz) ON COMMIT DROP;
@@ -18,8 +18,8 @@ SELECT is((SELECT session_defaults FROM public.chatmem_settings), '{}'::jsonb,
     'by default sessions start with no metadata of their own (migration 0014)');
 SELECT lives_ok($$INSERT INTO made SELECT 'default', s.* FROM api.create_session() AS s$$,
     'create_session() with every default works');
-SELECT matches((SELECT session_id FROM made WHERE label = 'default'), '^session_[0-9]{13}_[0-9a-z]{1,11}$',
-    'the id has the form session_<epoch ms>_<base36>');
+SELECT matches((SELECT session_id FROM made WHERE label = 'default'), '^session_[0-9]{13}_[0-9a-f]{14}$',
+    'the id has the form session_<epoch ms>_<14 hex digits>');
 SELECT ok(
     (SELECT split_part(session_id, '_', 2)::bigint
             BETWEEN floor(extract(epoch FROM now()) * 1000) AND floor(extract(epoch FROM clock_timestamp()) * 1000)
@@ -141,6 +141,27 @@ SELECT lives_ok($$INSERT INTO made SELECT 'settings', s.* FROM api.create_sessio
 SELECT is(pg_temp.meta('settings'),
     '{"project": "other_project", "context": "sales", "topic": "x", "anonymousUserId": "g1"}'::jsonb,
     'the default metadata comes from chatmem_settings.session_defaults, and p_context''s keys win');
+
+-- ---------------------------------------------------------------- the guest cap
+-- The cap lives in the API since migration 0021: create_session counts a
+-- guest's sessions of the last hour in the statement that inserts.
+UPDATE public.chatmem_settings SET guest_sessions_per_hour = 2;
+SELECT lives_ok($$INSERT INTO made SELECT 'cap1', s.* FROM api.create_session('cs-capped') AS s$$, 'a guest''s 1st session (cap 2)');
+SELECT lives_ok($$INSERT INTO made SELECT 'cap2', s.* FROM api.create_session('cs-capped') AS s$$, 'its 2nd');
+SELECT throws_ok($$SELECT * FROM api.create_session('cs-capped')$$,
+    'CM002', 'guest cs-capped has opened 2 sessions in the last hour; the limit is 2',
+    'the 3rd within the hour is CM002, with the count and the limit');
+SELECT is((SELECT count(*)::integer FROM public.conversation_sessions WHERE metadata ->> 'anonymousUserId' = 'cs-capped'),
+    2, 'the refused call wrote nothing');
+SELECT lives_ok($$INSERT INTO made SELECT 'cap-other', s.* FROM api.create_session('cs-other-guest') AS s$$,
+    'the cap is per guest id: another guest is not refused');
+SELECT lives_ok($$INSERT INTO made SELECT 'cap-anon', s.* FROM api.create_session('anonymous') AS s$$,
+    'nor is a session with no identity');
+UPDATE public.conversation_sessions SET created_at = now() - interval '61 minutes'
+ WHERE metadata ->> 'anonymousUserId' = 'cs-capped';
+SELECT lives_ok($$INSERT INTO made SELECT 'cap3', s.* FROM api.create_session('cs-capped') AS s$$,
+    'sessions opened more than an hour ago no longer count');
+UPDATE public.chatmem_settings SET guest_sessions_per_hour = 100;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -97,7 +97,7 @@ def test_create_session_for_a_guest_uses_sql_defaults(
     g = guest()
     new = client.create_session(user_id=g, context={"channel": "cli"})
     assert isinstance(new, chatmem.NewSession)
-    assert re.fullmatch(r"session_\d{13}_[0-9a-z]+", new.session_id)
+    assert re.fullmatch(r"session_\d{13}_[0-9a-f]{14}", new.session_id)
     assert new.user_id is None
     user_id, metadata = session_row(admin, new.session_id)
     assert user_id is None

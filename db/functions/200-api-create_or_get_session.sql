@@ -5,9 +5,17 @@ CREATE FUNCTION api.create_or_get_session(
 )
 RETURNS public.conversation_sessions
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- The guest cap's query is part of the insert: its plan is pinned (generic,
+-- planned once per connection; index scans only; no JIT, which a disabled
+-- plan type's cost penalty would otherwise trigger).  See 188-internal-guest_cap.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET jit = off
 AS $$
 DECLARE
     v_user_id uuid;
+    v_guest   text;
     v_session public.conversation_sessions;
 BEGIN
     -- This is the hot path of every chat front end, written for cost: each
@@ -36,19 +44,29 @@ BEGIN
         PERFORM chatmem_internal.check_id(p_session_id, 'p_session_id');
     END IF;
 
+    -- A guest (a valid id that is no registered user's) takes the cap's lock
+    -- before the statement that counts its sessions (188-internal-guest_cap).
+    IF v_user_id IS NULL AND p_user_id <> 'anonymous' THEN
+        v_guest := p_user_id;
+        PERFORM chatmem_internal.lock_guest_cap(v_guest);
+    END IF;
+
     -- Get-or-create in one statement: concurrent calls with the same new id
     -- meet in the primary key; one inserts, the others take the update arm.
     -- A guest's new session records the guest id in metadata (a caller's own
     -- anonymousUserId key is dropped first), so the proposed row names the
     -- caller: EXCLUDED.user_id is the user, EXCLUDED's anonymousUserId the
     -- guest.  The update arm runs only for the owner; for anyone else it
-    -- updates nothing and returns no row, which we turn into 42501.
+    -- updates nothing and returns no row.  A guest at the cap proposes no
+    -- row at all; the rare path below tells those cases apart.
     INSERT INTO public.conversation_sessions AS s (session_id, user_id, metadata)
-    VALUES (p_session_id, v_user_id,
-            CASE WHEN v_user_id IS NULL AND p_user_id <> 'anonymous'
-                 THEN (coalesce(p_metadata, '{}') - 'anonymousUserId')
-                      || jsonb_build_object('anonymousUserId', p_user_id)
-                 ELSE coalesce(p_metadata, '{}') - 'anonymousUserId' END)
+    SELECT p_session_id, v_user_id,
+           CASE WHEN v_guest IS NOT NULL
+                THEN (coalesce(p_metadata, '{}') - 'anonymousUserId')
+                     || jsonb_build_object('anonymousUserId', v_guest)
+                ELSE coalesce(p_metadata, '{}') - 'anonymousUserId' END
+     WHERE v_guest IS NULL
+        OR NOT EXISTS (SELECT FROM chatmem_internal.guest_cap_reached(v_guest))
     ON CONFLICT (session_id) DO UPDATE
         SET updated_at = now()
         WHERE chatmem_internal.may_use(
@@ -56,7 +74,21 @@ BEGIN
     RETURNING s.* INTO v_session;
 
     IF NOT FOUND THEN
-        PERFORM chatmem_internal.forbidden(p_session_id);
+        -- Someone else's session (42501), or a guest at the cap: reopening
+        -- one of its own sessions is no new session and is not refused;
+        -- a new one is (CM002).
+        UPDATE public.conversation_sessions AS s
+           SET updated_at = now()
+         WHERE s.session_id = p_session_id
+           AND chatmem_internal.may_use(s, ROW(v_user_id, v_guest)::chatmem_internal.caller)
+        RETURNING s.* INTO v_session;
+        IF NOT FOUND THEN
+            IF v_guest IS NOT NULL
+               AND NOT EXISTS (SELECT FROM public.conversation_sessions AS s WHERE s.session_id = p_session_id) THEN
+                PERFORM chatmem_internal.refuse_guest_session(v_guest);
+            END IF;
+            PERFORM chatmem_internal.forbidden(p_session_id);
+        END IF;
     END IF;
     RETURN v_session;
 END
@@ -67,7 +99,7 @@ $$Open a conversation session by id, creating it if it does not exist. For calle
 
 p_user_id is the caller: NULL or 'anonymous' (no identity), a registered user's id, or a guest id (any other string of 1-255 characters, e.g. a UUID kept in browser storage). A new session of a registered user has that user_id; a guest's has user_id NULL and metadata.anonymousUserId set to the guest id; with no identity, neither. p_metadata (a JSON object, NULL as {}) is stored on creation only; an anonymousUserId key in it is ignored.
 An existing session has its updated_at bumped and is returned to its owner (the same user or guest; a session with neither is open to anyone who has its id).
-Returns the session row. Errors: 22023 invalid id or metadata; 42501 the session belongs to someone else.
+Returns the session row. Errors: 22023 invalid id or metadata; 42501 the session belongs to someone else; CM002 a guest's new session past chatmem_settings.guest_sessions_per_hour in the last hour (reopening its own sessions is never refused).
 Race-free: concurrent calls with the same new id leave one row and all succeed.$$;
 
 REVOKE ALL ON FUNCTION api.create_or_get_session(text, text, jsonb) FROM PUBLIC;

@@ -41,7 +41,7 @@ class ErrorAnswer(BaseModel):
 
 
 class NewSession(BaseModel):
-    sessionId: str = Field(description="session_<epoch ms>_<random base36>.")
+    sessionId: str = Field(description="session_<epoch ms>_<14 random hex digits>.")
     userId: str | None = Field(description="The owner's id; null for a guest's or nobody's session.")
     createdAt: datetime
 
