@@ -11,8 +11,8 @@ port (bench/baselines/node_port.py), with the same driver settings.
 The limit is a bare insert of the same row into a copy of chatmem's table
 with the same columns, indexes and CHECK constraints and no trigger
 (``bench_limit.conversation_sessions``, made by :func:`setup_bare_table`);
-the same insert into chatmem's own table, guest-cap trigger included, is
-kept as a line of its own.  :func:`with_rtt` models a network between the
+the same insert into chatmem's own table (its foreign key's trigger; until
+migration 0021 the guest cap's trigger too) is kept as a line of its own.  :func:`with_rtt` models a network between the
 application and the database: a pgbench ``\\sleep`` before every round trip.
 """
 

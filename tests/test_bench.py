@@ -184,10 +184,10 @@ def test_quick_benchmark_writes_every_figure(admin_url: str, tmp_path: Path) -> 
         assert set(ratios[key]) == set(CLIENTS), key
     for rtt_us in ("500", "1000"):
         assert set(ratios["rtt_chatmem_over_baseline"][rtt_us]) == set(CLIENTS)
-    # 4 for throughput (older design 1.0, limit 0.85, own table 0.7, 0.5 ms round trip 2.0),
-    # 2 for the claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows,
+    # 3 for throughput (older design 1.0, limit 0.85, 0.5 ms round trip 2.0), 2 for the
+    # claim, 2 for accounts, 1 for the spray, 6 for the upgrade (2 per probe, rows,
     # timestamps), 2 for http (req/s and p99), 1 for conversations.
-    assert len(data["targets"]) == 18
+    assert len(data["targets"]) == 17
     for t in data["targets"]:
         assert isinstance(t["pass"], bool)
         assert ("PASS  " if t["pass"] else "MISS  ") + t["target"] in proc.stdout
