@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+
+from chatmem.gateway.database import HotFirstPool
 
 QUERY = "SELECT * FROM api.create_session(p_user_id => %s, p_context => NULL, p_token => NULL)"
 Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
@@ -29,7 +30,7 @@ Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
 
 def make() -> Asgi:
     settings = json.loads(os.environ["CHATMEM_GATEWAY_SETTINGS"])
-    pool = AsyncConnectionPool(settings["conninfo"], min_size=1, max_size=settings["pool_size"], open=False,
+    pool = HotFirstPool(settings["conninfo"], min_size=1, max_size=settings["pool_size"], open=False,
                                kwargs={"autocommit": True, "prepare_threshold": 5})
 
     async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
