@@ -1,7 +1,7 @@
 """An experiment, not a product: ``POST /api/chat/session`` as a bare ASGI app, without FastAPI.
 
 The same work as the gateway's route for a guest (one ``api.create_session``
-call on a psycopg async pool, the same envelope) with nothing between
+call on the gateway's pool, HotFirstPool, the same envelope) with nothing between
 uvicorn and the call: no routing, middleware, dependency solving or
 validation.  It bounds what FastAPI costs per request (bench/README.md, 7).
 It checks nothing the gateway checks; never serve it.  Run it as the gateway
@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+
+from chatmem.gateway.database import HotFirstPool
 
 QUERY = "SELECT * FROM api.create_session(p_user_id => %s, p_context => NULL, p_token => NULL)"
 Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
@@ -29,8 +30,8 @@ Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
 
 def make() -> Asgi:
     settings = json.loads(os.environ["CHATMEM_GATEWAY_SETTINGS"])
-    pool = AsyncConnectionPool(settings["conninfo"], min_size=1, max_size=settings["pool_size"], open=False,
-                               kwargs={"autocommit": True, "prepare_threshold": 5})
+    pool = HotFirstPool(settings["conninfo"], min_size=1, max_size=settings["pool_size"], open=False,
+                        kwargs={"autocommit": True, "prepare_threshold": 5})
 
     async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:

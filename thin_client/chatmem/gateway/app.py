@@ -11,13 +11,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 
 from chatmem import __version__
 from chatmem.gateway import account_routes, allowance, document, errors
 from chatmem.gateway.conversation_routes import router as conversation_router
-from chatmem.gateway.database import Api
+from chatmem.gateway.database import Api, HotFirstPool
 from chatmem.gateway.fast_path import FastPath, FastPathStats
 from chatmem.gateway.limits import BodyLimit
 from chatmem.gateway.oidc import Provider
@@ -65,7 +64,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(
+        pool = HotFirstPool(
             conninfo, min_size=1, max_size=pool_size, open=False, name="chatmem-gateway",
             kwargs={"autocommit": True, "prepare_threshold": prepare_threshold,
                     "application_name": "chatmem-gateway"},
