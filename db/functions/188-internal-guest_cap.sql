@@ -34,6 +34,22 @@ $$;
 COMMENT ON FUNCTION chatmem_internal.lock_guest_cap(text) IS
     'Take the guest cap''s lock for this guest id (one of 256 transaction-scoped advisory-lock buckets) before counting its sessions.';
 
+-- The guest's sessions created in the last hour: what the cap counts, in
+-- one place for the test and for the refusal's wording.  Plain SQL, STABLE
+-- and not STRICT, so that the planner inlines it into its callers.
+CREATE FUNCTION chatmem_internal.guest_sessions_of_the_hour(p_guest_id text)
+RETURNS SETOF timestamptz
+LANGUAGE sql STABLE SECURITY INVOKER
+AS $$
+    SELECT c.created_at
+      FROM public.conversation_sessions AS c
+     WHERE c.user_id IS NULL
+       AND c.metadata ->> 'anonymousUserId' = p_guest_id
+       AND c.created_at > now() - interval '1 hour'
+$$;
+COMMENT ON FUNCTION chatmem_internal.guest_sessions_of_the_hour(text) IS
+    'The created_at of each session this guest opened in the last hour (what the guest cap counts).';
+
 -- One row (the cap) when the guest already has guest_sessions_per_hour
 -- sessions created in the last hour, none otherwise: an index range of
 -- conversation_sessions_guest_idx that stops at the cap-th row.  Plain SQL,
@@ -46,10 +62,7 @@ LANGUAGE sql STABLE SECURITY INVOKER
 AS $$
     SELECT st.guest_sessions_per_hour
       FROM public.chatmem_settings AS st
-     WHERE EXISTS (SELECT FROM public.conversation_sessions AS c
-                    WHERE c.user_id IS NULL
-                      AND c.metadata ->> 'anonymousUserId' = p_guest_id
-                      AND c.created_at > now() - interval '1 hour'
+     WHERE EXISTS (SELECT FROM chatmem_internal.guest_sessions_of_the_hour(p_guest_id)
                    OFFSET st.guest_sessions_per_hour - 1)
 $$;
 COMMENT ON FUNCTION chatmem_internal.guest_cap_reached(text) IS
@@ -65,11 +78,7 @@ DECLARE
     v_count bigint;
 BEGIN
     SELECT st.guest_sessions_per_hour INTO v_cap FROM public.chatmem_settings AS st;
-    SELECT count(*) INTO v_count
-      FROM public.conversation_sessions AS c
-     WHERE c.user_id IS NULL
-       AND c.metadata ->> 'anonymousUserId' = p_guest_id
-       AND c.created_at > now() - interval '1 hour';
+    SELECT count(*) INTO v_count FROM chatmem_internal.guest_sessions_of_the_hour(p_guest_id);
     RAISE EXCEPTION USING
         ERRCODE = 'CM002',
         MESSAGE = format('guest %s has opened %s sessions in the last hour; the limit is %s',
